@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for berth: the Debian packages the tests and the
+# quick start need, the npm dependencies, the native executor and the bundle.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# busybox-static: the built-in image; runc and crun: reference runtimes the suite is checked against
+want=(busybox-static runc crun iproute2 procps)
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+  else
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  [ -f build/Release/berth_native.node ] || npm run install
+  npm run build --silent
+fi

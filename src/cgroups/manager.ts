@@ -1,0 +1,18 @@
+/**
+ * The contract every cgroup driver (v1/, v2/) fulfils for one container.
+ * A manager only ever touches the container's own cgroup directories.
+ */
+export interface CgroupManager {
+  readonly version: 1 | 2;
+  /** controller or hierarchy name -> absolute directory of the container's cgroup */
+  readonly paths: Record<string, string>;
+  /** create the cgroup directories (mkdir -p) and move `pid` into them */
+  apply(pid: number): void;
+  /** every pid in the container's cgroup */
+  pids(): number[];
+  freeze(): void;
+  thaw(): void;
+  frozen(): boolean;
+  /** remove the container's cgroup directories, retrying while the kernel still holds them */
+  destroy(): void;
+}

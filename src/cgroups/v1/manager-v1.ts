@@ -1,0 +1,68 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CgroupManager } from "../manager.js";
+import { mkdirP, readPids, removeCgroupDir, sleepMs, writeValue } from "../fs-util.js";
+
+/** cgroup v1 (and the hybrid cgroup2 beside it): one directory per hierarchy. */
+export class ManagerV1 implements CgroupManager {
+  readonly version = 1 as const;
+  constructor(readonly paths: Record<string, string>) {}
+
+  apply(pid: number): void {
+    for (const [name, dir] of Object.entries(this.paths)) {
+      mkdirP(dir);
+      // a new cpuset cgroup starts empty: inherit the parent's cpus and mems first
+      if (name === "cpuset") inheritCpuset(dir);
+      writeValue(join(dir, "cgroup.procs"), String(pid));
+    }
+  }
+
+  pids(): number[] {
+    const dir = this.paths["pids"] ?? this.paths["freezer"] ?? Object.values(this.paths)[0];
+    return dir ? readPids(join(dir, "cgroup.procs")) : [];
+  }
+
+  freeze(): void {
+    this.setFreezer("FROZEN");
+  }
+
+  thaw(): void {
+    this.setFreezer("THAWED");
+  }
+
+  frozen(): boolean {
+    const dir = this.paths["freezer"];
+    if (!dir) return false;
+    try {
+      return readFileSync(join(dir, "freezer.state"), "utf8").trim() !== "THAWED";
+    } catch {
+      return false;
+    }
+  }
+
+  private setFreezer(state: "FROZEN" | "THAWED"): void {
+    const dir = this.paths["freezer"];
+    if (!dir) throw new Error("the freezer cgroup controller is not mounted");
+    const file = join(dir, "freezer.state");
+    for (let i = 0; i < 1000; i++) {
+      writeValue(file, state);
+      if (readFileSync(file, "utf8").trim() === state) return;
+      sleepMs(1);
+    }
+    throw new Error(`freezer did not reach ${state}`);
+  }
+
+  destroy(): void {
+    for (const dir of Object.values(this.paths)) removeCgroupDir(dir);
+  }
+}
+
+function inheritCpuset(dir: string): void {
+  const parent = join(dir, "..");
+  for (const f of ["cpuset.cpus", "cpuset.mems"]) {
+    const mine = readFileSync(join(dir, f), "utf8").trim();
+    if (mine) continue;
+    inheritCpuset(parent === dir ? dir : parent);
+    writeValue(join(dir, f), readFileSync(join(parent, f), "utf8").trim());
+  }
+}

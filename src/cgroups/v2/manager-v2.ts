@@ -1,0 +1,51 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CgroupManager } from "../manager.js";
+import { mkdirP, readPids, removeCgroupDir, sleepMs, writeValue } from "../fs-util.js";
+
+/** cgroup v2: one directory in the unified hierarchy. */
+export class ManagerV2 implements CgroupManager {
+  readonly version = 2 as const;
+  constructor(readonly paths: Record<string, string>) {}
+
+  private get dir(): string {
+    const d = this.paths[""];
+    if (!d) throw new Error("no cgroup2 path recorded");
+    return d;
+  }
+
+  apply(pid: number): void {
+    mkdirP(this.dir);
+    writeValue(join(this.dir, "cgroup.procs"), String(pid));
+  }
+
+  pids(): number[] {
+    return readPids(join(this.dir, "cgroup.procs"));
+  }
+
+  freeze(): void {
+    this.setFrozen(true);
+  }
+
+  thaw(): void {
+    this.setFrozen(false);
+  }
+
+  frozen(): boolean {
+    try {
+      return /^frozen 1$/m.test(readFileSync(join(this.dir, "cgroup.events"), "utf8"));
+    } catch {
+      return false;
+    }
+  }
+
+  private setFrozen(on: boolean): void {
+    writeValue(join(this.dir, "cgroup.freeze"), on ? "1" : "0");
+    for (let i = 0; i < 1000 && this.frozen() !== on; i++) sleepMs(1);
+    if (this.frozen() !== on) throw new Error(`cgroup did not become ${on ? "frozen" : "thawed"}`);
+  }
+
+  destroy(): void {
+    removeCgroupDir(this.dir);
+  }
+}

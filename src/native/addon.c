@@ -1,0 +1,316 @@
+/*
+ * N-API binding of the executor and the few syscalls Node lacks: SOCK_SEQPACKET
+ * messages with SCM_RIGHTS, mkfifo, waitpid, prctl(PR_SET_CHILD_SUBREAPER),
+ * and sending an fd to a unix socket path (the OCI console socket).
+ * Every function is synchronous and policy-free; src/native/index.ts types them.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+pid_t berth_spawn(const uint8_t *plan, int *parent_fd);
+
+#define CHECK(call)                                     \
+  do {                                                  \
+    if ((call) != napi_ok) {                            \
+      napi_throw_error(env, "EINTERNAL", #call " failed"); \
+      return NULL;                                      \
+    }                                                   \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, int err, const char *what) {
+  napi_value msg, code, error, errnum;
+  char buf[256];
+  const char *name = "EUNKNOWN";
+  switch (err) {
+#define E(x) \
+  case x:    \
+    name = #x; \
+    break;
+    E(ENOENT) E(EEXIST) E(EPERM) E(EACCES) E(EINVAL) E(EAGAIN) E(ECONNREFUSED) E(ENOTSOCK) E(EBADF) E(ECHILD) E(ESRCH)
+        E(ETIMEDOUT) E(EPIPE) E(ENOTDIR) E(ENAMETOOLONG) E(EMFILE) E(ENOMEM)
+#undef E
+  }
+  snprintf(buf, sizeof buf, "%s: %s", what, strerror(err));
+  napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, -err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_set_named_property(env, error, "code", code);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return -1;
+  return (int)argc;
+}
+
+static int32_t arg_i32(napi_env env, napi_value v) {
+  int32_t x = 0;
+  napi_get_value_int32(env, v, &x);
+  return x;
+}
+
+static napi_value make_i32(napi_env env, int32_t v) {
+  napi_value r;
+  napi_create_int32(env, v, &r);
+  return r;
+}
+
+/* spawn(plan: Buffer) -> [pid, fd] */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  get_args(env, info, 1, argv);
+  void *data;
+  size_t len;
+  CHECK(napi_get_buffer_info(env, argv[0], &data, &len));
+  const struct berth_plan_header *h = data;
+  if (len < sizeof *h || h->magic != BERTH_PLAN_MAGIC || h->version != BERTH_PLAN_VERSION || h->size != len)
+    return throw_errno(env, EINVAL, "spawn: malformed plan");
+  int fd = -1;
+  pid_t pid = berth_spawn(data, &fd);
+  if (pid < 0) return throw_errno(env, errno, "spawn: clone");
+  napi_value arr;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, make_i32(env, pid));
+  napi_set_element(env, arr, 1, make_i32(env, fd));
+  return arr;
+}
+
+/* recv(fd, timeoutMs) -> {type, step, err, pid, text, fd} | null on EOF */
+static napi_value js_recv(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  int fd = arg_i32(env, argv[0]);
+  int timeout = arg_i32(env, argv[1]);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int r;
+  do r = poll(&p, 1, timeout);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, errno, "recv: poll");
+  if (r == 0) return throw_errno(env, ETIMEDOUT, "recv: waiting for the container process");
+  struct berth_msg m;
+  memset(&m, 0, sizeof m);
+  struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  ssize_t n;
+  do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, errno, "recv");
+  napi_value obj;
+  if (n == 0) {
+    napi_get_null(env, &obj);
+    return obj;
+  }
+  int passed = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&passed, CMSG_DATA(c), sizeof(int));
+  m.text[sizeof m.text - 1] = 0;
+  napi_create_object(env, &obj);
+  napi_set_named_property(env, obj, "type", make_i32(env, (int32_t)m.type));
+  napi_set_named_property(env, obj, "step", make_i32(env, m.step));
+  napi_set_named_property(env, obj, "err", make_i32(env, m.err));
+  napi_set_named_property(env, obj, "pid", make_i32(env, m.pid));
+  napi_set_named_property(env, obj, "fd", make_i32(env, passed));
+  napi_value text;
+  napi_create_string_utf8(env, m.text, NAPI_AUTO_LENGTH, &text);
+  napi_set_named_property(env, obj, "text", text);
+  return obj;
+}
+
+/* send(fd, type, payload?: Buffer) */
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int argc = get_args(env, info, 3, argv);
+  int fd = arg_i32(env, argv[0]);
+  uint32_t type = (uint32_t)arg_i32(env, argv[1]);
+  void *data = NULL;
+  size_t len = 0;
+  if (argc > 2) {
+    napi_valuetype t;
+    napi_typeof(env, argv[2], &t);
+    if (t == napi_object) CHECK(napi_get_buffer_info(env, argv[2], &data, &len));
+  }
+  char *buf = malloc(4 + len);
+  if (!buf) return throw_errno(env, ENOMEM, "send");
+  memcpy(buf, &type, 4);
+  if (len) memcpy(buf + 4, data, len);
+  ssize_t n;
+  do n = send(fd, buf, 4 + len, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  int e = errno;
+  free(buf);
+  if (n < 0) return throw_errno(env, e, "send to the container process");
+  return NULL;
+}
+
+/* waitpid(pid, nohang) -> null (still running) | {pid, code, signal} */
+static napi_value js_waitpid(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  pid_t pid = arg_i32(env, argv[0]);
+  bool nohang = false;
+  napi_get_value_bool(env, argv[1], &nohang);
+  int status = 0;
+  pid_t r;
+  do r = waitpid(pid, &status, nohang ? WNOHANG : 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, errno, "waitpid");
+  napi_value obj;
+  if (r == 0) {
+    napi_get_null(env, &obj);
+    return obj;
+  }
+  napi_create_object(env, &obj);
+  napi_set_named_property(env, obj, "pid", make_i32(env, r));
+  napi_set_named_property(env, obj, "code", make_i32(env, WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+  napi_set_named_property(env, obj, "signal", make_i32(env, WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+  return obj;
+}
+
+/* mkfifo(path, mode) */
+static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  char path[4096];
+  size_t len;
+  CHECK(napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len));
+  if (mkfifo(path, (mode_t)arg_i32(env, argv[1])) < 0) return throw_errno(env, errno, "mkfifo");
+  return NULL;
+}
+
+/* sendFd(socketPath, fd, name): connect to a unix stream socket and pass fd with SCM_RIGHTS */
+static napi_value js_send_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  get_args(env, info, 3, argv);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t len;
+  CHECK(napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof addr.sun_path, &len));
+  int fd = arg_i32(env, argv[1]);
+  char name[256];
+  CHECK(napi_get_value_string_utf8(env, argv[2], name, sizeof name, &len));
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return throw_errno(env, errno, "console socket");
+  if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    int e = errno;
+    close(s);
+    return throw_errno(env, e, "connect to console socket");
+  }
+  struct iovec iov = {.iov_base = name, .iov_len = len ? len : 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n = sendmsg(s, &mh, MSG_NOSIGNAL);
+  int e = errno;
+  close(s);
+  if (n < 0) return throw_errno(env, e, "send to console socket");
+  return NULL;
+}
+
+/* setSubreaper() */
+static napi_value js_set_subreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return throw_errno(env, errno, "set child subreaper");
+  return NULL;
+}
+
+/* setWinsize(fd, rows, cols) */
+static napi_value js_set_winsize(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  get_args(env, info, 3, argv);
+  struct winsize ws = {.ws_row = (unsigned short)arg_i32(env, argv[1]), .ws_col = (unsigned short)arg_i32(env, argv[2])};
+  if (ioctl(arg_i32(env, argv[0]), TIOCSWINSZ, &ws) < 0) return throw_errno(env, errno, "set window size");
+  return NULL;
+}
+
+/* setRaw(fd, raw): raw mode on a terminal for an attached `run -t`; returns nothing */
+static struct termios saved_termios;
+static int saved_fd = -1;
+static napi_value js_set_raw(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  int fd = arg_i32(env, argv[0]);
+  bool raw = false;
+  napi_get_value_bool(env, argv[1], &raw);
+  if (raw) {
+    struct termios t;
+    if (tcgetattr(fd, &t) < 0) return throw_errno(env, errno, "tcgetattr");
+    saved_termios = t;
+    saved_fd = fd;
+    cfmakeraw(&t);
+    if (tcsetattr(fd, TCSANOW, &t) < 0) return throw_errno(env, errno, "tcsetattr");
+  } else if (saved_fd >= 0) {
+    tcsetattr(saved_fd, TCSANOW, &saved_termios);
+    saved_fd = -1;
+  }
+  return NULL;
+}
+
+/* setBlocking(fd, blocking) */
+static napi_value js_set_blocking(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  int fd = arg_i32(env, argv[0]);
+  bool blocking = true;
+  napi_get_value_bool(env, argv[1], &blocking);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return throw_errno(env, errno, "fcntl");
+  fl = blocking ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK);
+  if (fcntl(fd, F_SETFL, fl) < 0) return throw_errno(env, errno, "fcntl");
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"spawn", js_spawn},           {"recv", js_recv},         {"send", js_send},
+      {"waitpid", js_waitpid},       {"mkfifo", js_mkfifo},     {"sendFd", js_send_fd},
+      {"setSubreaper", js_set_subreaper}, {"setWinsize", js_set_winsize}, {"setRaw", js_set_raw},
+      {"setBlocking", js_set_blocking},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

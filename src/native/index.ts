@@ -1,0 +1,59 @@
+/**
+ * The native executor (C, N-API) and its typed binding: it forks the child
+ * that runs a plan, and offers the few syscalls Node lacks. Policy lives in
+ * TypeScript; see DESIGN.md "Policy in TypeScript, mechanism in a small C executor".
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export { encodePlan } from "./encode-plan.js";
+export { describeStep, SyncTag } from "./plan.js";
+export type { Plan, Step } from "./plan.js";
+
+export const Msg = { Pid: 1, Sync: 2, Go: 3, Ready: 4, Error: 5, Pty: 6, Abort: 7 } as const;
+
+export interface ChildMessage {
+  type: number;
+  step: number;
+  err: number;
+  pid: number;
+  text: string;
+  /** an fd passed with SCM_RIGHTS, or -1 */
+  fd: number;
+}
+
+export interface Binding {
+  /** fork the stage-1 child running the encoded plan: [pid, parent end of the sync socket] */
+  spawn(plan: Buffer): [number, number];
+  /** next message from the child; null when it closed its end */
+  recv(fd: number, timeoutMs: number): ChildMessage | null;
+  send(fd: number, type: number, payload?: Buffer): void;
+  waitpid(pid: number, nohang: boolean): { pid: number; code: number; signal: number } | null;
+  mkfifo(path: string, mode: number): void;
+  sendFd(socketPath: string, fd: number, name: string): void;
+  setSubreaper(): void;
+  setWinsize(fd: number, rows: number, cols: number): void;
+  setRaw(fd: number, raw: boolean): void;
+  setBlocking(fd: number, blocking: boolean): void;
+}
+
+let binding: Binding | undefined;
+
+/** Where the package lives: found by walking up from this module (bundled or not). */
+export function packageRoot(): string {
+  const here = typeof __dirname === "string" ? __dirname : dirname(fileURLToPath(import.meta.url));
+  for (let d = here; ; d = dirname(d)) {
+    if (existsSync(join(d, "binding.gyp"))) return d;
+    if (dirname(d) === d) throw new Error(`cannot find the berth package above ${here}`);
+  }
+}
+
+export function native(): Binding {
+  if (!binding) {
+    const require = createRequire(join(packageRoot(), "package.json"));
+    binding = require("./build/Release/berth_native.node") as Binding;
+  }
+  return binding;
+}

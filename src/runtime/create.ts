@@ -1,0 +1,142 @@
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { alreadyExists, errnoCode, invalidArgument } from "../errors/index.js";
+import { newManager } from "../cgroups/index.js";
+import { native } from "../native/index.js";
+import type { Spec } from "../oci/index.js";
+import { validateSpec } from "../oci/index.js";
+import { buildCreatePlan } from "./build-plan.js";
+import type { ContainerState } from "./container-state.js";
+import { checkId, containerDir, fifoPath, hookState, processStart, saveState } from "./container-state.js";
+import type { RuntimeContext } from "./context.js";
+import { hostFacts } from "./context.js";
+import { runHooks } from "./hooks.js";
+import { launch, writeIdMaps } from "./launch.js";
+import { writePidFile } from "./pid-file.js";
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  /** receive the pty master here instead of sending it to a console socket (attached `run -t`) */
+  onPty?: (fd: number) => void;
+}
+
+export function loadBundleSpec(bundle: string): Spec {
+  let text: string;
+  try {
+    text = readFileSync(resolve(bundle, "config.json"), "utf8");
+  } catch (err) {
+    throw invalidArgument(`open config.json in bundle "${bundle}"`, err);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw invalidArgument(`parse config.json in bundle "${bundle}"`, err);
+  }
+  return validateSpec(json);
+}
+
+/**
+ * `create`: build the container from the bundle and leave its init blocked on
+ * the exec fifo. On failure nothing is left: no state dir, cgroup or process.
+ */
+export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
+  const id = checkId(o.id);
+  const bundle = resolve(o.bundle);
+  const spec = loadBundleSpec(bundle);
+  if (!spec.root?.path) throw invalidArgument("root.path: config.json has no root filesystem");
+  const rootfs = resolve(bundle, spec.root.path);
+  try {
+    if (!statSync(rootfs).isDirectory()) throw invalidArgument(`root.path: "${rootfs}" is not a directory`);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") throw invalidArgument(`root.path: "${rootfs}" does not exist`);
+    throw err;
+  }
+  if (spec.process?.terminal && !o.consoleSocket && !o.onPty)
+    throw invalidArgument("process.terminal: a terminal needs --console-socket");
+
+  mkdirSync(ctx.root, { recursive: true, mode: 0o700 });
+  const dir = containerDir(ctx.root, id);
+  try {
+    mkdirSync(dir, { mode: 0o711 });
+  } catch (err) {
+    if (errnoCode(err) === "EEXIST") throw alreadyExists(`container with id "${id}" already exists`);
+    throw err;
+  }
+  const cg = newManager(spec.linux?.cgroupsPath || id);
+  const state: ContainerState = {
+    id,
+    pid: 0,
+    pidStart: "",
+    bundle,
+    rootfs,
+    created: new Date().toISOString(),
+    owner: process.getuid?.() === 0 ? "root" : String(process.getuid?.()),
+    recorded: "creating",
+    annotations: spec.annotations ?? {},
+    cgroupVersion: cg.version,
+    cgroupPaths: cg.paths,
+    namespaces: (spec.linux?.namespaces ?? []).filter((n) => !n.path).map((n) => n.type),
+    config: spec,
+  };
+  let placed = false;
+  try {
+    native().mkfifo(fifoPath(ctx.root, id), 0o622);
+    saveState(ctx.root, state);
+    const plan = buildCreatePlan(
+      spec,
+      {
+        rootfs,
+        bundle,
+        fifo: fifoPath(ctx.root, id),
+        noPivot: o.noPivot ?? false,
+        preserveFds: o.preserveFds ?? 0,
+        terminal: Boolean(spec.process?.terminal),
+      },
+      hostFacts(ctx, cg.paths),
+    );
+    const pid = launch(plan, {
+      init(pid) {
+        if ((spec.linux?.namespaces ?? []).some((n) => n.type === "user" && !n.path))
+          writeIdMaps(pid, spec.linux?.uidMappings, spec.linux?.gidMappings);
+        placed = true;
+        cg.apply(pid);
+        state.pid = pid;
+        state.pidStart = processStart(pid) ?? "";
+        saveState(ctx.root, state);
+        return hookState(ctx.root, state, "creating");
+      },
+      createRuntime() {
+        const s = hookState(ctx.root, state, "creating");
+        runHooks(spec.hooks?.prestart, "prestart", s);
+        runHooks(spec.hooks?.createRuntime, "createRuntime", s);
+      },
+      pty(fd, name) {
+        if (o.onPty) return o.onPty(fd);
+        native().sendFd(o.consoleSocket ?? "", fd, name);
+      },
+      ...(ctx.debug ? { debug: (m: string) => ctx.log("debug", m) } : {}),
+    });
+    state.pid = pid;
+    state.recorded = "created";
+    saveState(ctx.root, state);
+    if (o.pidFile) writePidFile(o.pidFile, pid);
+    return state;
+  } catch (err) {
+    if (placed) {
+      try {
+        cg.destroy();
+      } catch (e) {
+        ctx.log("warning", `remove cgroup of "${id}" after a failed create: ${(e as Error).message}`);
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,34 @@
+import { rmSync } from "node:fs";
+import { failedPrecondition } from "../errors/index.js";
+import { sleepMs } from "../cgroups/fs-util.js";
+import { canDelete, cgroupOf, containerDir, hookState, loadState, processStart, statusOf } from "./container-state.js";
+import type { RuntimeContext } from "./context.js";
+import { runHooks } from "./hooks.js";
+import { signalAll, signalPid } from "./kill.js";
+
+/** `delete`: remove a stopped (or, with force, any) container: processes, cgroup, state; then poststop hooks. */
+export function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): void {
+  const s = loadState(ctx.root, id);
+  const st = statusOf(ctx.root, s);
+  if (!canDelete(st) && !force) throw failedPrecondition(`cannot delete container "${id}" that is not stopped: ${st}`);
+  if (st !== "stopped") {
+    if (s.pid > 0) signalPid(s.pid, 9);
+    signalAll(s, 9);
+  }
+  // wait until the init is gone (a zombie waiting for its parent counts as gone)
+  for (let i = 0; i < 5000 && s.pid > 0 && processStart(s.pid) === s.pidStart; i++) sleepMs(1);
+  // processes of a container that shares the host pid namespace may outlive the init
+  const cg = cgroupOf(s);
+  for (let i = 0; i < 200 && cg.pids().length > 0; i++) {
+    signalAll(s, 9);
+    sleepMs(5);
+  }
+  cg.destroy();
+  rmSync(containerDir(ctx.root, id), { recursive: true, force: true });
+  try {
+    runHooks(s.config.hooks?.poststop, "poststop", hookState(ctx.root, s, "stopped"));
+  } catch (err) {
+    // the runtime spec: a failing poststop hook is a warning
+    ctx.log("warning", (err as Error).message);
+  }
+}

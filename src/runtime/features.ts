@@ -1,0 +1,60 @@
+import { OCI_VERSION } from "../oci/index.js";
+import { capNames } from "./capabilities.js";
+import { PROPAGATION } from "./mount-options.js";
+
+/** `features`: what this runtime implements, in the runtime-spec features.md shape. */
+export function features(version: string): Record<string, unknown> {
+  return {
+    ociVersionMin: "1.0.0",
+    ociVersionMax: OCI_VERSION,
+    hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+    mountOptions: [
+      "async",
+      "atime",
+      "bind",
+      "defaults",
+      "dev",
+      "diratime",
+      "dirsync",
+      "exec",
+      "iversion",
+      "lazytime",
+      "loud",
+      "mand",
+      "noatime",
+      "nodev",
+      "nodiratime",
+      "noexec",
+      "noiversion",
+      "nolazytime",
+      "nomand",
+      "norelatime",
+      "nostrictatime",
+      "nosuid",
+      "nosymfollow",
+      "rbind",
+      "relatime",
+      "remount",
+      "ro",
+      "rw",
+      "silent",
+      "strictatime",
+      "suid",
+      "symfollow",
+      "sync",
+      "tmpcopyup",
+      ...Object.keys(PROPAGATION),
+    ].sort(),
+    linux: {
+      namespaces: ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+      capabilities: capNames(),
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
+      seccomp: { enabled: false },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+      intelRdt: { enabled: false },
+      mountExtensions: { idmap: { enabled: false } },
+    },
+    annotations: { "org.opencontainers.runtime-spec.features.berth.version": version },
+  };
+}

@@ -1,0 +1,48 @@
+import { closeSync, constants, openSync, readSync, unlinkSync } from "node:fs";
+import { errnoCode, failedPrecondition } from "../errors/index.js";
+import { sleepMs } from "../cgroups/fs-util.js";
+import type { ContainerState } from "./container-state.js";
+import { canStart, fifoPath, hookState, loadState, processStart, requireStatus, statusOf } from "./container-state.js";
+import type { RuntimeContext } from "./context.js";
+import { runHooks } from "./hooks.js";
+
+/** `start`: release the init from the exec fifo, then run poststart hooks. */
+export function start(ctx: RuntimeContext, id: string): ContainerState {
+  const s = loadState(ctx.root, id);
+  const st = statusOf(ctx.root, s);
+  requireStatus(id, st, canStart(st), "start");
+  const fifo = fifoPath(ctx.root, id);
+  let fd: number;
+  try {
+    // non-blocking: a dead init must not leave us waiting forever for a writer
+    fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") throw failedPrecondition(`cannot start container "${id}": it was started already`);
+    throw err;
+  }
+  try {
+    const buf = Buffer.alloc(1);
+    for (let i = 0; ; i++) {
+      let n = 0;
+      try {
+        n = readSync(fd, buf, 0, 1, null);
+      } catch (err) {
+        if (errnoCode(err) !== "EAGAIN") throw err;
+      }
+      if (n === 1) break;
+      if (processStart(s.pid) !== s.pidStart)
+        throw failedPrecondition(`cannot start container "${id}": its init process is gone`);
+      sleepMs(i < 100 ? 0.1 : 5);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  unlinkSync(fifo);
+  try {
+    runHooks(s.config.hooks?.poststart, "poststart", hookState(ctx.root, s, "running"));
+  } catch (err) {
+    // the runtime spec: a failing poststart hook is a warning, the lifecycle goes on
+    ctx.log("warning", (err as Error).message);
+  }
+  return s;
+}
