@@ -26,5 +26,5 @@ await build({
   outExtension: { ".js": ".cjs" },
   outdir: "dist",
 });
-const tests = [...walk("src"), ...walk("test")].filter((f) => f.endsWith(".ts"));
+const tests = [...walk("src"), ...walk("test"), ...walk("bench")].filter((f) => f.endsWith(".ts"));
 await build({ ...common, entryPoints: tests, outdir: "dist", outbase: ".", format: "esm", bundle: false });

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # busybox-static: the built-in image; runc and crun: reference runtimes the suite is checked against
-want=(busybox-static runc crun iproute2 procps)
+want=(busybox-static runc crun iproute2 procps docker.io podman conmon catatonit uidmap fuse-overlayfs slirp4netns containernetworking-plugins python3)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,12 +2,16 @@
  * The contract every cgroup driver (v1/, v2/) fulfils for one container.
  * A manager only ever touches the container's own cgroup directories.
  */
+import type { DeviceCgroup, LinuxResources } from "../oci/index.js";
+
 export interface CgroupManager {
   readonly version: 1 | 2;
   /** controller or hierarchy name -> absolute directory of the container's cgroup */
   readonly paths: Record<string, string>;
   /** create the cgroup directories (mkdir -p) and move `pid` into them */
   apply(pid: number): void;
+  /** create the directories and write the limits; `devices` are the config's devices, always allowed */
+  set(resources: LinuxResources, devices?: DeviceCgroup[]): void;
   /** every pid in the container's cgroup */
   pids(): number[];
   freeze(): void;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -242,6 +243,17 @@ static napi_value js_send_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* umount(path, flags) */
+static napi_value js_umount(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  char path[4096];
+  size_t len;
+  CHECK(napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len));
+  if (umount2(path, arg_i32(env, argv[1])) < 0) return throw_errno(env, errno, "umount");
+  return NULL;
+}
+
 /* setSubreaper() */
 static napi_value js_set_subreaper(napi_env env, napi_callback_info info) {
   (void)info;
@@ -303,7 +315,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"spawn", js_spawn},           {"recv", js_recv},         {"send", js_send},
       {"waitpid", js_waitpid},       {"mkfifo", js_mkfifo},     {"sendFd", js_send_fd},
       {"setSubreaper", js_set_subreaper}, {"setWinsize", js_set_winsize}, {"setRaw", js_set_raw},
-      {"setBlocking", js_set_blocking},
+      {"setBlocking", js_set_blocking}, {"umount", js_umount},
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
     napi_value f;

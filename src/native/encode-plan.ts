@@ -96,7 +96,7 @@ function raw(s: Step): Raw {
     case "symlink":
       return { ...r, op: Op.Symlink, i: [root(s.root), 0n, 0n], s: [cstr(s.path), cstr(s.target), null, null] };
     case "pivot-root":
-      return { ...r, op: Op.PivotRoot, i: [s.noPivot ? 1n : 0n, 0n, 0n], s: [cstr(s.rootfs), null, null, null] };
+      return { ...r, op: Op.PivotRoot, i: [s.chroot ? 2n : s.noPivot ? 1n : 0n, 0n, 0n], s: [cstr(s.rootfs), null, null, null] };
     case "chdir":
       return { ...r, op: Op.Chdir, s: [cstr(s.path), null, null, null] };
     case "sethostname":

@@ -343,6 +343,13 @@ static void do_mount(const struct berth_step *s) {
 
 static void do_pivot(const struct berth_step *s) {
   const char *rootfs = str_at(s->s0);
+  if (s->i0 == 2) {
+    /* the host's mount namespace: a chroot, nothing that would move the host's root */
+    if (chdir(rootfs) < 0) fail("chdir", rootfs);
+    if (chroot(".") < 0) fail("chroot", rootfs);
+    if (chdir("/") < 0) fail("chdir", "/");
+    return;
+  }
   if (s->i0) {
     if (chdir(rootfs) < 0) fail("chdir", rootfs);
     if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0) fail("move mount", rootfs);

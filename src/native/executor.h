@@ -40,7 +40,7 @@ enum berth_op {
   OP_MKDIR_ALL = 7,     /* mkdir -p s0 inside root slot i0 (or absolute when i0<0), mode i1 */
   OP_MKNOD = 8,         /* mknod s0 inside root slot i0, mode i1, dev i2, chown to s1 "uid:gid" */
   OP_SYMLINK = 9,       /* symlink s0 -> target s1 inside root slot i0; EEXIST ignored */
-  OP_PIVOT_ROOT = 10,   /* pivot_root into s0 (i0=1: no pivot, MS_MOVE + chroot) */
+  OP_PIVOT_ROOT = 10,   /* pivot_root into s0 (i0=1: no pivot, MS_MOVE + chroot; i0=2: chroot only) */
   OP_CHDIR = 11,        /* chdir(s0) */
   OP_SETHOSTNAME = 12,  /* sethostname(s0) */
   OP_SETDOMAINNAME = 13,

@@ -37,6 +37,8 @@ export interface Binding {
   setWinsize(fd: number, rows: number, cols: number): void;
   setRaw(fd: number, raw: boolean): void;
   setBlocking(fd: number, blocking: boolean): void;
+  /** umount2(2); flags: MNT_DETACH = 2 */
+  umount(path: string, flags: number): void;
 }
 
 let binding: Binding | undefined;

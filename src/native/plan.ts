@@ -27,7 +27,7 @@ export type Step =
   | { op: "mkdir-all"; path: string; mode: number; root: number | null }
   | { op: "mknod"; path: string; mode: number; dev: number; root: number | null; owner: string | null }
   | { op: "symlink"; path: string; target: string; root: number | null }
-  | { op: "pivot-root"; rootfs: string; noPivot: boolean }
+  | { op: "pivot-root"; rootfs: string; noPivot: boolean; chroot?: boolean }
   | { op: "chdir"; path: string }
   | { op: "sethostname"; name: string }
   | { op: "setdomainname"; name: string }

@@ -83,8 +83,8 @@ export function cleanPath(p: string): string {
 }
 
 function makedev(major: number, minor: number): number {
-  // glibc's gnu_dev_makedev, limited to what fits a double exactly
-  return ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & ~0xff) << 12) | (Math.floor(major / 0x1000) * 2 ** 32);
+  // glibc's gnu_dev_makedev, in arithmetic: JS bit operators are 32-bit signed
+  return (minor & 0xff) + (major & 0xfff) * 0x100 + Math.floor(minor / 0x100) * 0x100000 + Math.floor(major / 0x1000) * 2 ** 32;
 }
 
 /** Namespaces the spec asks for: the new ones as clone flags, the joined ones by path. */
@@ -375,12 +375,13 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
   const proc = spec.process;
   if (!proc) throw invalidArgument("process: config.json has no process to run");
   const { newFlags, join, types } = namespacePlan(spec);
-  if (!types.has("mount") || join.some((j) => j.type === "mount"))
-    throw invalidArgument("linux.namespaces: the container needs a new mount namespace");
-  if (spec.hostname !== undefined && !(newFlags & NS_FLAGS.uts) && spec.hostname !== "")
-    throw invalidArgument("hostname: cannot set a hostname without a new uts namespace");
-  if (spec.domainname !== undefined && !(newFlags & NS_FLAGS.uts) && spec.domainname !== "")
-    throw invalidArgument("domainname: cannot set a domainname without a new uts namespace");
+  // no mount namespace at all: the container shares the runtime's, so its mounts are made there
+  // (and removed by delete) and its root is a chroot, never a pivot_root of the host
+  const sharedMountNs = !types.has("mount");
+  if (spec.hostname && !types.has("uts"))
+    throw invalidArgument("hostname: cannot set a hostname without a private uts namespace");
+  if (spec.domainname && !types.has("uts"))
+    throw invalidArgument("domainname: cannot set a domainname without a private uts namespace");
   if (spec.linux?.timeOffsets && !(newFlags & NS_FLAGS.time))
     throw invalidArgument("linux.timeOffsets: time offsets need a new time namespace");
   const userns = types.has("user");
@@ -390,11 +391,16 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
     throw invalidArgument("linux.uidMappings: mappings given without a user namespace");
 
   const plan: Step[] = [];
+  // open the fifo as the host's root, before any namespace: a user-namespaced init may not
+  // search the state root (0700, owned by an unmapped uid); it reopens this fd to write
+  plan.push({ op: "open-slot", slot: SLOT_FIFO, path: opts.fifo, flags: O_PATH });
   stageOne(plan, join, newFlags, spec);
 
   // stage 2: the container's init
   plan.push({ op: "dumpable", value: 0 });
   plan.push({ op: "sync", tag: SyncTag.Init });
+  // become root of the new user namespace: files it creates (in its own tmpfs, devpts) need a
+  // mapped owner. Like runc, the bundle must then be searchable by the mapped root.
   if (newFlags & NS_FLAGS.user) plan.push({ op: "setid", uid: 0, gid: 0 });
   if (newFlags & NS_FLAGS.cgroup) plan.push({ op: "unshare", flags: NS_FLAGS.cgroup });
   plan.push({ op: "umask", mask: 0 });
@@ -402,8 +408,10 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
   if (spec.domainname) plan.push({ op: "setdomainname", name: spec.domainname });
 
   // the rootfs: propagation, a mount point of its own, then the configured mounts inside it
-  const rootProp = spec.linux?.rootfsPropagation ? (PROPAGATION[spec.linux.rootfsPropagation] ?? 0) : MS.SLAVE | MS.REC;
-  plan.push({ op: "mount", source: null, target: "/", fstype: null, flags: rootProp | MS.REC, data: null, root: null });
+  // nothing we mount may reach the host: every mount becomes a slave first; the configured
+  // propagation is applied to the new root after pivot_root (pivot_root refuses shared mounts)
+  if (!sharedMountNs)
+    plan.push({ op: "mount", source: null, target: "/", fstype: null, flags: MS.SLAVE | MS.REC, data: null, root: null });
   plan.push({
     op: "mount",
     source: opts.rootfs,
@@ -414,7 +422,6 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
     root: null,
   });
   plan.push({ op: "open-slot", slot: SLOT_ROOT, path: opts.rootfs, flags: O_PATH | O_DIRECTORY });
-  plan.push({ op: "open-slot", slot: SLOT_FIFO, path: opts.fifo, flags: O_PATH });
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) => plan.push(...mountSteps(m, i, spec, opts, host, userns)));
   plan.push(...deviceSteps(spec, host, userns));
@@ -432,9 +439,10 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
   plan.push({ op: "close-slot", slot: SLOT_ROOT });
   if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) plan.push({ op: "sync", tag: SyncTag.CreateRuntime });
   plan.push(...hookSteps(spec.hooks?.createContainer, "createContainer"));
-  if (!(newFlags & NS_FLAGS.mount) && !opts.noPivot)
-    throw invalidArgument("linux.namespaces: the container needs a new mount namespace");
-  plan.push({ op: "pivot-root", rootfs: opts.rootfs, noPivot: opts.noPivot });
+  plan.push({ op: "pivot-root", rootfs: opts.rootfs, noPivot: opts.noPivot, chroot: sharedMountNs });
+  const rootProp = spec.linux?.rootfsPropagation ? PROPAGATION[spec.linux.rootfsPropagation] : undefined;
+  if (rootProp !== undefined && !sharedMountNs)
+    plan.push({ op: "mount", source: null, target: "/", fstype: null, flags: rootProp | MS.REC, data: null, root: null });
 
   // inside the container
   for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {}))

@@ -1,15 +1,16 @@
-import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { alreadyExists, errnoCode, invalidArgument } from "../errors/index.js";
+import { alreadyExists, errnoCode, internal, invalidArgument } from "../errors/index.js";
 import { newManager } from "../cgroups/index.js";
 import { native } from "../native/index.js";
-import type { Spec } from "../oci/index.js";
+import type { DeviceCgroup, Spec } from "../oci/index.js";
 import { validateSpec } from "../oci/index.js";
 import { buildCreatePlan } from "./build-plan.js";
 import type { ContainerState } from "./container-state.js";
 import { checkId, containerDir, fifoPath, hookState, processStart, saveState } from "./container-state.js";
 import type { RuntimeContext } from "./context.js";
 import { hostFacts } from "./context.js";
+import { unmountUnder } from "./delete.js";
 import { runHooks } from "./hooks.js";
 import { launch, writeIdMaps } from "./launch.js";
 import { writePidFile } from "./pid-file.js";
@@ -88,6 +89,8 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
   let placed = false;
   try {
     native().mkfifo(fifoPath(ctx.root, id), 0o622);
+    // past the umask: a user-namespaced init (an unmapped "other" to this file) must open it to write
+    chmodSync(fifoPath(ctx.root, id), 0o622);
     saveState(ctx.root, state);
     const plan = buildCreatePlan(
       spec,
@@ -106,16 +109,27 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
         if ((spec.linux?.namespaces ?? []).some((n) => n.type === "user" && !n.path))
           writeIdMaps(pid, spec.linux?.uidMappings, spec.linux?.gidMappings);
         placed = true;
+        // the config's devices are allowed in the device cgroup; fifos need no rule, "u" is a char device
+        const devices = (spec.linux?.devices ?? []).flatMap((d) => {
+          if (d.type === "p") return [];
+          const rule: DeviceCgroup = { allow: true, type: d.type === "u" ? "c" : d.type, access: "rwm" };
+          if (d.major !== undefined) rule.major = d.major;
+          if (d.minor !== undefined) rule.minor = d.minor;
+          return [rule];
+        });
+        if (spec.linux?.resources) cg.set(spec.linux.resources, devices);
         cg.apply(pid);
         state.pid = pid;
-        state.pidStart = processStart(pid) ?? "";
+        const started = processStart(pid);
+        if (started === undefined) throw internal(`container init ${pid} vanished during create`);
+        state.pidStart = started;
         saveState(ctx.root, state);
         return hookState(ctx.root, state, "creating");
       },
       createRuntime() {
-        const s = hookState(ctx.root, state, "creating");
-        runHooks(spec.hooks?.prestart, "prestart", s);
-        runHooks(spec.hooks?.createRuntime, "createRuntime", s);
+        // prestart predates "creating": its callers (and runtime-tools) expect "created", as runc and crun give
+        runHooks(spec.hooks?.prestart, "prestart", hookState(ctx.root, state, "created"));
+        runHooks(spec.hooks?.createRuntime, "createRuntime", hookState(ctx.root, state, "creating"));
       },
       pty(fd, name) {
         if (o.onPty) return o.onPty(fd);
@@ -136,6 +150,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
         ctx.log("warning", `remove cgroup of "${id}" after a failed create: ${(e as Error).message}`);
       }
     }
+    if (!(spec.linux?.namespaces ?? []).some((n) => n.type === "mount")) unmountUnder(rootfs);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }

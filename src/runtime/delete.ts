@@ -1,4 +1,5 @@
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { native } from "../native/index.js";
 import { failedPrecondition } from "../errors/index.js";
 import { sleepMs } from "../cgroups/fs-util.js";
 import { canDelete, cgroupOf, containerDir, hookState, loadState, processStart, statusOf } from "./container-state.js";
@@ -24,11 +25,29 @@ export function deleteContainer(ctx: RuntimeContext, id: string, force: boolean)
     sleepMs(5);
   }
   cg.destroy();
+  // a container without a mount namespace of its own made its mounts in ours: take them back
+  if (!(s.config.linux?.namespaces ?? []).some((n) => n.type === "mount")) unmountUnder(s.rootfs);
   rmSync(containerDir(ctx.root, id), { recursive: true, force: true });
   try {
     runHooks(s.config.hooks?.poststop, "poststop", hookState(ctx.root, s, "stopped"));
   } catch (err) {
     // the runtime spec: a failing poststop hook is a warning
     ctx.log("warning", (err as Error).message);
+  }
+}
+
+/** Detach every mount at or below `dir` in our mount namespace, deepest first. */
+export function unmountUnder(dir: string): void {
+  const points = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => (l.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))))
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) {
+    try {
+      native().umount(p, 2 /* MNT_DETACH */);
+    } catch {
+      // already gone with a parent's detach
+    }
   }
 }

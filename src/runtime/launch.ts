@@ -28,6 +28,7 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
   const [stage1, fd] = n.spawn(encodePlan(plan));
   let pid = 0;
   let stage1Reaped = false;
+  let initPending = false;
   try {
     for (;;) {
       const m = n.recv(fd, SYNC_TIMEOUT_MS);
@@ -41,11 +42,16 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
           pid = m.pid;
           n.waitpid(stage1, false);
           stage1Reaped = true;
+          if (initPending) {
+            initPending = false;
+            n.send(fd, Msg.Go, Buffer.from(h.init(pid)));
+          }
           break;
         case Msg.Sync:
           if (m.pid === SyncTag.Init) {
-            const state = h.init(pid);
-            n.send(fd, Msg.Go, Buffer.from(state));
+            // the init may speak before stage 1 reports its pid: answer once the pid is known
+            if (pid === 0) initPending = true;
+            else n.send(fd, Msg.Go, Buffer.from(h.init(pid)));
           } else if (m.pid === SyncTag.CreateRuntime) {
             h.createRuntime?.(pid);
             n.send(fd, Msg.Go);

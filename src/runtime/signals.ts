@@ -11,7 +11,11 @@ export function parseSignal(s: string | undefined): number {
   }
   const name = s.toUpperCase().startsWith("SIG") ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
   const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(name) ?? /^SIGRTMAX(?:-(\d+))?$/.exec(name);
-  if (rt) return name.startsWith("SIGRTMIN") ? 34 + Number(rt[1] ?? 0) : 64 - Number(rt[1] ?? 0);
+  if (rt) {
+    const n = name.startsWith("SIGRTMIN") ? 34 + Number(rt[1] ?? 0) : 64 - Number(rt[1] ?? 0);
+    if (n < 34 || n > 64) throw invalidArgument(`invalid signal "${s}": outside SIGRTMIN..SIGRTMAX`);
+    return n;
+  }
   const n = (constants.signals as Record<string, number>)[name];
   if (n === undefined) throw invalidArgument(`unknown signal "${s}"`);
   return n;

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { DeviceCgroup, LinuxResources } from "../../oci/index.js";
 import type { CgroupManager } from "../manager.js";
+import { applyWrites, v1Writes } from "./resources-v1.js";
 import { mkdirP, readPids, removeCgroupDir, sleepMs, writeValue } from "../fs-util.js";
 
 /** cgroup v1 (and the hybrid cgroup2 beside it): one directory per hierarchy. */
@@ -15,6 +17,18 @@ export class ManagerV1 implements CgroupManager {
       if (name === "cpuset") inheritCpuset(dir);
       writeValue(join(dir, "cgroup.procs"), String(pid));
     }
+  }
+
+  set(resources: LinuxResources, devices: DeviceCgroup[] = []): void {
+    const writes = v1Writes(resources, devices);
+    for (const c of new Set(writes.map((w) => w.controller))) {
+      const dir = this.paths[c] ?? Object.entries(this.paths).find(([k]) => k.split(",").includes(c))?.[1];
+      if (dir) {
+        mkdirP(dir);
+        if (c === "cpuset") inheritCpuset(dir);
+      }
+    }
+    applyWrites(this.paths, writes);
   }
 
   pids(): number[] {

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { LinuxResources } from "../../oci/index.js";
 import type { CgroupManager } from "../manager.js";
+import { applyV2, v2Values } from "./resources-v2.js";
 import { mkdirP, readPids, removeCgroupDir, sleepMs, writeValue } from "../fs-util.js";
 
 /** cgroup v2: one directory in the unified hierarchy. */
@@ -17,6 +19,12 @@ export class ManagerV2 implements CgroupManager {
   apply(pid: number): void {
     mkdirP(this.dir);
     writeValue(join(this.dir, "cgroup.procs"), String(pid));
+  }
+
+  set(resources: LinuxResources): void {
+    // device rules on v2 need an eBPF program, which the executor does not load yet
+    mkdirP(this.dir);
+    applyV2(this.dir, v2Values(resources));
   }
 
   pids(): number[] {

@@ -1,0 +1,108 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { DeviceCgroup, LinuxResources } from "../../oci/index.js";
+import { writeValue } from "../fs-util.js";
+
+/** One write to a cgroup file; a plan of these is what `set` performs (and what tests inspect). */
+export interface CgroupWrite {
+  controller: string;
+  file: string;
+  value: string;
+}
+
+/** The devices every container may use whatever its config says, as runc and Docker allow them. */
+export const DEFAULT_ALLOWED_DEVICES: DeviceCgroup[] = [
+  { allow: true, type: "c", major: 1, minor: 3, access: "rwm" }, // null
+  { allow: true, type: "c", major: 1, minor: 5, access: "rwm" }, // zero
+  { allow: true, type: "c", major: 1, minor: 7, access: "rwm" }, // full
+  { allow: true, type: "c", major: 1, minor: 8, access: "rwm" }, // random
+  { allow: true, type: "c", major: 1, minor: 9, access: "rwm" }, // urandom
+  { allow: true, type: "c", major: 5, minor: 0, access: "rwm" }, // tty
+  { allow: true, type: "c", major: 5, minor: 1, access: "rwm" }, // console
+  { allow: true, type: "c", major: 5, minor: 2, access: "rwm" }, // ptmx
+  { allow: true, type: "c", major: 136, access: "rwm" }, // pts/*
+  { allow: true, type: "c", major: 10, minor: 200, access: "rwm" }, // net/tun
+];
+
+export function deviceRule(d: DeviceCgroup): string {
+  const num = (n: number | undefined) => (n === undefined || n < 0 ? "*" : String(n));
+  const type = d.type ?? "a";
+  if (type === "a") return "a *:* rwm".replace("rwm", d.access ?? "rwm");
+  return `${type} ${num(d.major)}:${num(d.minor)} ${d.access ?? "rwm"}`;
+}
+
+/** The cgroup v1 writes for LinuxResources, in the order the kernel accepts them. */
+export function v1Writes(r: LinuxResources, extraDevices: DeviceCgroup[] = []): CgroupWrite[] {
+  const w: CgroupWrite[] = [];
+  const put = (controller: string, file: string, value: string | number | bigint | undefined) => {
+    if (value !== undefined) w.push({ controller, file, value: String(value) });
+  };
+  const cpu = r.cpu;
+  if (cpu) {
+    put("cpu", "cpu.shares", cpu.shares);
+    // period before quota: a quota larger than the old period is refused otherwise
+    put("cpu", "cpu.cfs_period_us", cpu.period);
+    put("cpu", "cpu.cfs_quota_us", cpu.quota);
+    put("cpu", "cpu.cfs_burst_us", cpu.burst);
+    put("cpu", "cpu.rt_period_us", cpu.realtimePeriod);
+    put("cpu", "cpu.rt_runtime_us", cpu.realtimeRuntime);
+    put("cpu", "cpu.idle", cpu.idle);
+    put("cpuset", "cpuset.cpus", cpu.cpus || undefined);
+    put("cpuset", "cpuset.mems", cpu.mems || undefined);
+  }
+  const mem = r.memory;
+  if (mem) {
+    put("memory", "memory.limit_in_bytes", mem.limit);
+    put("memory", "memory.soft_limit_in_bytes", mem.reservation);
+    // memsw must stay >= limit: when both are set it is written after the limit
+    put("memory", "memory.memsw.limit_in_bytes", mem.swap);
+    put("memory", "memory.kmem.limit_in_bytes", mem.kernel);
+    put("memory", "memory.kmem.tcp.limit_in_bytes", mem.kernelTCP);
+    put("memory", "memory.swappiness", mem.swappiness);
+    if (mem.disableOOMKiller) put("memory", "memory.oom_control", 1);
+  }
+  if (r.pids) put("pids", "pids.max", r.pids.limit > 0 ? r.pids.limit : "max");
+  const io = r.blockIO;
+  if (io) {
+    put("blkio", "blkio.weight", io.weight);
+    put("blkio", "blkio.leaf_weight", io.leafWeight);
+    for (const d of io.weightDevice ?? []) {
+      if (d.weight !== undefined) put("blkio", "blkio.weight_device", `${d.major}:${d.minor} ${d.weight}`);
+      if (d.leafWeight !== undefined) put("blkio", "blkio.leaf_weight_device", `${d.major}:${d.minor} ${d.leafWeight}`);
+    }
+    const throttle: [keyof typeof io, string][] = [
+      ["throttleReadBpsDevice", "blkio.throttle.read_bps_device"],
+      ["throttleWriteBpsDevice", "blkio.throttle.write_bps_device"],
+      ["throttleReadIOPSDevice", "blkio.throttle.read_iops_device"],
+      ["throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"],
+    ];
+    for (const [key, file] of throttle)
+      for (const d of (io[key] as { major: number; minor: number; rate: number }[] | undefined) ?? [])
+        put("blkio", file, `${d.major}:${d.minor} ${d.rate}`);
+  }
+  for (const h of r.hugepageLimits ?? []) put("hugetlb", `hugetlb.${h.pageSize}.limit_in_bytes`, h.limit);
+  if (r.network?.classID !== undefined) put("net_cls", "net_cls.classid", r.network.classID);
+  for (const p of r.network?.priorities ?? []) put("net_prio", "net_prio.ifpriomap", `${p.name} ${p.priority}`);
+  if (r.devices) {
+    // start from nothing, then the rules in order, then what every container needs
+    put("devices", "devices.deny", "a");
+    for (const d of [...r.devices, ...extraDevices, ...DEFAULT_ALLOWED_DEVICES])
+      put("devices", d.allow ? "devices.allow" : "devices.deny", deviceRule(d));
+  }
+  return w;
+}
+
+/** Perform writes against the container's directories; a controller the host lacks is an error naming the field. */
+export function applyWrites(paths: Record<string, string>, writes: CgroupWrite[]): void {
+  for (const x of writes) {
+    const dir = paths[x.controller] ?? Object.entries(paths).find(([k]) => k.split(",").includes(x.controller))?.[1];
+    if (!dir) throw new Error(`cgroup controller "${x.controller}" is not mounted on this host (needed for ${x.file})`);
+    const file = join(dir, x.file);
+    if (!existsSync(file)) throw new Error(`${x.file}: not supported by this kernel`);
+    try {
+      writeValue(file, x.value);
+    } catch (err) {
+      throw new Error(`write ${x.value} to ${x.file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}

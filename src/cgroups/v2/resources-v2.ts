@@ -1,0 +1,62 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { LinuxResources } from "../../oci/index.js";
+import { writeValue } from "../fs-util.js";
+
+/** cpu.shares (2..262144) to cpu.weight (1..10000), as runc and crun convert it. */
+export function sharesToWeight(shares: number): number {
+  if (shares === 0) return 0;
+  return Math.round(1 + ((shares - 2) * 9999) / 262142);
+}
+
+/** The cgroup v2 key/values for LinuxResources; `unified` entries win. */
+export function v2Values(r: LinuxResources): Map<string, string> {
+  const v = new Map<string, string>();
+  const cpu = r.cpu;
+  if (cpu) {
+    if (cpu.shares) v.set("cpu.weight", String(sharesToWeight(cpu.shares)));
+    if (cpu.quota !== undefined || cpu.period !== undefined)
+      v.set("cpu.max", `${cpu.quota !== undefined && cpu.quota > 0 ? cpu.quota : "max"} ${cpu.period ?? 100000}`);
+    if (cpu.burst !== undefined) v.set("cpu.max.burst", String(cpu.burst));
+    if (cpu.idle !== undefined) v.set("cpu.idle", String(cpu.idle));
+    if (cpu.cpus) v.set("cpuset.cpus", cpu.cpus);
+    if (cpu.mems) v.set("cpuset.mems", cpu.mems);
+  }
+  const mem = r.memory;
+  if (mem) {
+    if (mem.limit !== undefined) v.set("memory.max", mem.limit > 0 ? String(mem.limit) : "max");
+    if (mem.reservation !== undefined) v.set("memory.low", String(mem.reservation));
+    // v1's memsw is memory+swap; v2's swap.max is swap alone
+    if (mem.swap !== undefined) v.set("memory.swap.max", mem.swap < 0 ? "max" : String(Math.max(0, mem.swap - (mem.limit ?? 0))));
+  }
+  if (r.pids) v.set("pids.max", r.pids.limit > 0 ? String(r.pids.limit) : "max");
+  const io = r.blockIO;
+  if (io?.weight) v.set("io.bfq.weight", String(io.weight));
+  for (const h of r.hugepageLimits ?? []) v.set(`hugetlb.${h.pageSize}.max`, String(h.limit));
+  for (const [k, val] of Object.entries(r.unified ?? {})) v.set(k, val);
+  return v;
+}
+
+/** Enable the controllers we need in every ancestor's subtree_control, then write the values. */
+export function applyV2(dir: string, values: Map<string, string>): void {
+  const wanted = new Set([...values.keys()].map((k) => k.split(".")[0] ?? ""));
+  if (wanted.size) enableControllers(dir, wanted);
+  for (const [k, val] of values) {
+    const file = join(dir, k);
+    if (!existsSync(file)) throw new Error(`${k}: not supported by this kernel or controller not enabled`);
+    writeValue(file, val);
+  }
+}
+
+function enableControllers(dir: string, wanted: Set<string>): void {
+  const chain: string[] = [];
+  for (let d = dirname(dir); existsSync(join(d, "cgroup.subtree_control")); d = dirname(d)) {
+    chain.unshift(d);
+    if (d === dirname(d)) break;
+  }
+  for (const d of chain) {
+    const available = readFileSync(join(d, "cgroup.controllers"), "utf8").trim().split(/\s+/);
+    const add = [...wanted].filter((c) => available.includes(c)).map((c) => `+${c}`);
+    if (add.length) writeValue(join(d, "cgroup.subtree_control"), add.join(" "));
+  }
+}
