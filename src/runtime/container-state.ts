@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errnoCode, failedPrecondition, internal, invalidArgument, notFound } from "../errors/index.js";
 import { loadManager } from "../cgroups/index.js";
@@ -55,17 +55,15 @@ export function loadState(root: string, id: string): ContainerState {
   }
 }
 
-/** Write state.json atomically: a temp file, fsync, rename. */
+/**
+ * Write state.json atomically: a temp file renamed over the old one, so a reader
+ * sees the old or the new state, never half of one. No fsync: the state root is
+ * runtime state (tmpfs /run), meaningless after a crash of the machine.
+ */
 export function saveState(root: string, s: ContainerState): void {
   const dir = join(root, s.id);
   const tmp = join(dir, `.state.json.${process.pid}`);
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, JSON.stringify(s));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeFileSync(tmp, JSON.stringify(s), { mode: 0o600 });
   renameSync(tmp, join(dir, "state.json"));
 }
 
