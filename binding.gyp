@@ -3,7 +3,7 @@
     {
       "target_name": "berth-runtime",
       "type": "executable",
-      "sources": ["src/native/launcher.c"],
+      "sources": ["src/native/launcher.c", "src/native/executor.c"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra"]
     },
     {

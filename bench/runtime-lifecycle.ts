@@ -9,7 +9,7 @@
  * crun 1.8 refuses this host's hybrid cgroups, so it runs in a private mount
  * namespace without /sys/fs/cgroup/unified (the wrapper costs it ~2 ms).
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -36,8 +36,18 @@ writeFileSync(
 interface Runtime {
   name: string;
   bin: string;
+  env?: Record<string, string>;
 }
-const runtimes: Runtime[] = [{ name: "berth-runtime", bin: join(repo, "bin/berth-runtime") }];
+// berth-runtime cold (a Node start per command, as any CLI) and warm (bin/berth-runtime as the
+// client of a `berth-runtime warm` process on a private socket)
+const berth = join(repo, "bin/berth-runtime");
+const warmSocket = join(work, "warm.sock");
+const runtimes: Runtime[] = [
+  { name: "berth-runtime", bin: berth, env: { BERTH_RUNTIME_COLD: "1" } },
+  { name: "berth (warm)", bin: berth, env: { BERTH_RUNTIME_WARM_SOCKET: warmSocket } },
+];
+const server = spawn(berth, ["warm", "--socket", warmSocket], { stdio: "ignore" });
+for (let i = 0; i < 200 && !existsSync(warmSocket); i++) await new Promise((r) => setTimeout(r, 20));
 if (existsSync("/usr/sbin/runc")) runtimes.push({ name: "runc", bin: "/usr/sbin/runc" });
 if (existsSync("/usr/bin/crun")) runtimes.push({ name: "crun", bin: crunWrapper });
 
@@ -47,12 +57,14 @@ const key = (r: Runtime, op: string) => `${r.name} ${op}`;
 
 // the container inherits the runtime's stdio: a pipe would keep spawnSync waiting for the container
 const errLog = join(work, "stderr.log");
+const root = (r: Runtime) => join(work, `root-${r.name.replace(/\W+/g, "-")}`);
 function timed(r: Runtime, op: string, args: string[]): void {
   const err = openSync(errLog, "w");
   const t0 = process.hrtime.bigint();
-  const res = spawnSync(r.bin, ["--root", join(work, `root-${r.name}`), ...args], {
+  const res = spawnSync(r.bin, ["--root", root(r), ...args], {
     cwd: bundle,
     stdio: ["ignore", "ignore", err],
+    env: { ...process.env, ...r.env },
   });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   closeSync(err);
@@ -65,12 +77,15 @@ for (let i = 0; i < rounds + 2; i++) {
   for (const r of runtimes) {
     const id = `bench-${i}`;
     timed(r, "run", ["run", id]);
-    if (r.name !== "berth-runtime") spawnSync(r.bin, ["--root", join(work, `root-${r.name}`), "delete", "--force", id]);
+    if (!r.name.startsWith("berth")) spawnSync(r.bin, ["--root", root(r), "delete", "--force", id]);
     timed(r, "create", ["create", "--bundle", bundle, `${id}-c`]);
     timed(r, "start", ["start", `${id}-c`]);
     // wait for `true` to exit before delete
     for (let k = 0; k < 200; k++) {
-      const st = execFileSync(r.bin, ["--root", join(work, `root-${r.name}`), "state", `${id}-c`], { encoding: "utf8" });
+      const st = execFileSync(r.bin, ["--root", root(r), "state", `${id}-c`], {
+        encoding: "utf8",
+        env: { ...process.env, ...r.env },
+      });
       if (JSON.parse(st).status === "stopped") break;
     }
     timed(r, "delete", ["delete", `${id}-c`]);
@@ -85,10 +100,12 @@ const median = (xs: number[]) => {
 };
 const base = runtimes.find((r) => r.name === "runc");
 console.log(`rounds: ${rounds}, bundle: busybox true, host: ${execFileSync("uname", ["-r"], { encoding: "utf8" }).trim()}`);
-console.log(`${"op".padEnd(8)}${runtimes.map((r) => r.name.padStart(16)).join("")}   ratio berth/runc`);
+console.log(`${"op".padEnd(8)}${runtimes.map((r) => r.name.padStart(16)).join("")}   berth/runc  warm/runc`);
 for (const op of ops) {
   const meds = runtimes.map((r) => median(samples.get(key(r, op)) ?? []));
-  const ratio = base ? (meds[0] ?? 0) / (median(samples.get(key(base, op)) ?? []) || 1) : Number.NaN;
-  console.log(`${op.padEnd(8)}${meds.map((m) => `${m.toFixed(1)} ms`.padStart(16)).join("")}   ${ratio.toFixed(2)}`);
+  const b = base ? median(samples.get(key(base, op)) ?? []) : Number.NaN;
+  const ratios = [meds[0] ?? 0, meds[1] ?? 0].map((m) => (m / b).toFixed(2).padStart(10));
+  console.log(`${op.padEnd(8)}${meds.map((m) => `${m.toFixed(1)} ms`.padStart(16)).join("")} ${ratios.join(" ")}`);
 }
+server.kill("SIGTERM");
 rmSync(work, { recursive: true, force: true });

@@ -81,6 +81,11 @@ export function detectMode(hs: Hierarchy[]): CgroupMode {
 
 let cached: { hierarchies: Hierarchy[]; own: Map<string, string> } | undefined;
 
+/** Forget the parsed mount table (a long-lived process re-reads it per request). */
+export function resetHostCgroups(): void {
+  cached = undefined;
+}
+
 export function hostCgroups(): { hierarchies: Hierarchy[]; own: Map<string, string>; mode: CgroupMode } {
   cached ??= {
     hierarchies: parseHierarchies(readFileSync("/proc/self/mountinfo", "utf8")),

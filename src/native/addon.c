@@ -243,6 +243,143 @@ static napi_value js_send_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* listen(path) -> fd: a SOCK_SEQPACKET unix socket, mode 0600 */
+static napi_value js_listen(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  get_args(env, info, 1, argv);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t len;
+  CHECK(napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof addr.sun_path, &len));
+  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0) return throw_errno(env, errno, "socket");
+  unlink(addr.sun_path);
+  mode_t old = umask(0177);
+  int r = bind(s, (struct sockaddr *)&addr, sizeof addr);
+  umask(old);
+  if (r < 0 || listen(s, 64) < 0) {
+    int e = errno;
+    close(s);
+    return throw_errno(env, e, "bind warm socket");
+  }
+  return make_i32(env, s);
+}
+
+/* accept(fd, timeoutMs) -> fd, or -1 on timeout */
+static napi_value js_accept(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  int fd = arg_i32(env, argv[0]);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int r;
+  do r = poll(&p, 1, arg_i32(env, argv[1]));
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, errno, "poll");
+  if (r == 0) return make_i32(env, -1);
+  int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return throw_errno(env, errno, "accept");
+  return make_i32(env, c);
+}
+
+/* peerUid(fd) -> uid of the connected process */
+static napi_value js_peer_uid(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  get_args(env, info, 1, argv);
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(arg_i32(env, argv[0]), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, errno, "SO_PEERCRED");
+  return make_i32(env, (int32_t)cred.uid);
+}
+
+/* sendPacket(fd, data: Buffer, fds: number[]) */
+static napi_value js_send_packet(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  get_args(env, info, 3, argv);
+  int fd = arg_i32(env, argv[0]);
+  void *data;
+  size_t len;
+  CHECK(napi_get_buffer_info(env, argv[1], &data, &len));
+  uint32_t nfds = 0;
+  napi_get_array_length(env, argv[2], &nfds);
+  if (nfds > 16) return throw_errno(env, EINVAL, "sendPacket: too many fds");
+  int fds[16];
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value v;
+    napi_get_element(env, argv[2], i, &v);
+    fds[i] = arg_i32(env, v);
+  }
+  struct iovec iov = {.iov_base = data, .iov_len = len};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * 16)];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds) {
+    mh.msg_control = u.buf;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  ssize_t n;
+  do n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, errno, "sendPacket");
+  return NULL;
+}
+
+/* recvPacket(fd, timeoutMs) -> {data: Buffer, fds: number[]} | null on EOF */
+static napi_value js_recv_packet(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  int fd = arg_i32(env, argv[0]);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int r;
+  do r = poll(&p, 1, arg_i32(env, argv[1]));
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, errno, "poll");
+  if (r == 0) return throw_errno(env, ETIMEDOUT, "recvPacket");
+  static char buf[1 << 20];
+  struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+  union {
+    char b[CMSG_SPACE(sizeof(int) * 16)];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+  ssize_t n;
+  do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, errno, "recvPacket");
+  napi_value obj;
+  if (n == 0) {
+    napi_get_null(env, &obj);
+    return obj;
+  }
+  napi_create_object(env, &obj);
+  napi_value data;
+  void *out;
+  napi_create_buffer_copy(env, (size_t)n, buf, &out, &data);
+  napi_set_named_property(env, obj, "data", data);
+  napi_value arr;
+  napi_create_array(env, &arr);
+  uint32_t k = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < cnt; i++) {
+        int x;
+        memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof x);
+        napi_set_element(env, arr, k++, make_i32(env, x));
+      }
+    }
+  napi_set_named_property(env, obj, "fds", arr);
+  return obj;
+}
+
 /* umount(path, flags) */
 static napi_value js_umount(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -315,7 +452,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"spawn", js_spawn},           {"recv", js_recv},         {"send", js_send},
       {"waitpid", js_waitpid},       {"mkfifo", js_mkfifo},     {"sendFd", js_send_fd},
       {"setSubreaper", js_set_subreaper}, {"setWinsize", js_set_winsize}, {"setRaw", js_set_raw},
-      {"setBlocking", js_set_blocking}, {"umount", js_umount},
+      {"setBlocking", js_set_blocking}, {"umount", js_umount}, {"listen", js_listen}, {"accept", js_accept},
+      {"peerUid", js_peer_uid}, {"sendPacket", js_send_packet}, {"recvPacket", js_recv_packet},
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
     napi_value f;

@@ -39,9 +39,35 @@ export interface Binding {
   setBlocking(fd: number, blocking: boolean): void;
   /** umount2(2); flags: MNT_DETACH = 2 */
   umount(path: string, flags: number): void;
+  /** a SOCK_SEQPACKET unix socket listening at path (mode 0600) */
+  listen(path: string): number;
+  /** the next connection, or -1 after timeoutMs */
+  accept(fd: number, timeoutMs: number): number;
+  peerUid(fd: number): number;
+  sendPacket(fd: number, data: Buffer, fds: number[]): void;
+  recvPacket(fd: number, timeoutMs: number): { data: Buffer; fds: number[] } | null;
 }
 
 let binding: Binding | undefined;
+
+/** Who forks the stage-1 child of a plan: this process, or (warm mode) the client that asked. */
+export interface Spawner {
+  /** returns stage 1's pid, the parent end of the sync socket, and whether stage 1 was reaped already */
+  spawn(plan: Buffer): { pid: number; fd: number; reaped: boolean };
+}
+
+let spawner: Spawner | undefined;
+
+/** Install a spawner for the current request (undefined: fork here). */
+export function setSpawner(s: Spawner | undefined): void {
+  spawner = s;
+}
+
+export function spawnPlan(plan: Buffer): { pid: number; fd: number; reaped: boolean } {
+  if (spawner) return spawner.spawn(plan);
+  const [pid, fd] = native().spawn(plan);
+  return { pid, fd, reaped: false };
+}
 
 /** Where the package lives: found by walking up from this module (bundled or not). */
 export function packageRoot(): string {

@@ -7,6 +7,23 @@ export interface RuntimeContext {
   root: string;
   debug: boolean;
   log(level: "debug" | "info" | "warning" | "error", msg: string): void;
+  /**
+   * Wait for a process this request started (attached run/exec) and return its
+   * exit code. Set in warm mode, where the waiting is done by the client that
+   * is the process's parent; otherwise this process waits itself.
+   */
+  waitProcess?: (pid: number) => Promise<number>;
+}
+
+/**
+ * Thrown before any side effect when a request needs the runtime to be the
+ * caller's own process (an attached terminal): the warm server hands it back.
+ */
+export class NeedsLocalProcess extends Error {
+  constructor(why: string) {
+    super(`needs a local runtime process: ${why}`);
+    this.name = "NeedsLocalProcess";
+  }
 }
 
 export function hostFacts(ctx: RuntimeContext, cgroupPaths: Record<string, string>): HostFacts {

@@ -6,7 +6,7 @@ import { validateProcess } from "../oci/index.js";
 import { NS_FILES, buildExecPlan } from "./build-plan.js";
 import { canExec, cgroupOf, loadState, requireStatus, statusOf } from "./container-state.js";
 import type { RuntimeContext } from "./context.js";
-import { hostFacts } from "./context.js";
+import { NeedsLocalProcess, hostFacts } from "./context.js";
 import { launch } from "./launch.js";
 import { writePidFile } from "./pid-file.js";
 
@@ -92,6 +92,8 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<{ pid: 
   const cg = cgroupOf(s);
   let pty: number | undefined;
   if (proc.terminal && !o.consoleSocket && o.detach) throw invalidArgument("exec: a detached terminal needs --console-socket");
+  if (ctx.waitProcess && proc.terminal && !o.consoleSocket)
+    throw new NeedsLocalProcess("exec with a terminal and no console socket");
   const plan = buildExecPlan(
     proc,
     initNamespaces(s.pid, types),
@@ -111,6 +113,7 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<{ pid: 
   });
   if (o.pidFile) writePidFile(o.pidFile, pid);
   if (o.detach) return { pid };
+  if (ctx.waitProcess) return { pid, exitCode: await ctx.waitProcess(pid) };
   const { waitAttached } = await import("./attach.js");
   return { pid, exitCode: await waitAttached(pid, pty) };
 }

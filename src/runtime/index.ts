@@ -7,6 +7,7 @@ export { buildCreatePlan, buildExecPlan } from "./build-plan.js";
 export { canDelete, canExec, canKill, canStart, checkId, loadState, ociState, statusOf } from "./container-state.js";
 export type { ContainerState } from "./container-state.js";
 export type { RuntimeContext } from "./context.js";
+export { NeedsLocalProcess } from "./context.js";
 export { create, loadBundleSpec } from "./create.js";
 export type { CreateOptions } from "./create.js";
 export { defaultSpec } from "./default-spec.js";

@@ -1,7 +1,7 @@
 import { closeSync, writeFileSync } from "node:fs";
 import { BerthError, internal } from "../errors/index.js";
 import type { Plan } from "../native/index.js";
-import { Msg, SyncTag, describeStep, encodePlan, native } from "../native/index.js";
+import { Msg, SyncTag, describeStep, encodePlan, native, spawnPlan } from "../native/index.js";
 import type { IdMapping } from "../oci/index.js";
 
 export interface LaunchHandlers {
@@ -25,9 +25,9 @@ const SYNC_TIMEOUT_MS = 120_000;
 export function launch(plan: Plan, h: LaunchHandlers): number {
   const n = native();
   if (h.debug) plan.forEach((s, i) => h.debug?.(`plan[${i}] ${describeStep(s)}`));
-  const [stage1, fd] = n.spawn(encodePlan(plan));
+  const { pid: stage1, fd, reaped } = spawnPlan(encodePlan(plan));
   let pid = 0;
-  let stage1Reaped = false;
+  let stage1Reaped = reaped;
   let initPending = false;
   try {
     for (;;) {
@@ -40,7 +40,7 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
       switch (m.type) {
         case Msg.Pid:
           pid = m.pid;
-          n.waitpid(stage1, false);
+          if (!stage1Reaped) n.waitpid(stage1, false);
           stage1Reaped = true;
           if (initPending) {
             initPending = false;

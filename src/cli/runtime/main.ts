@@ -48,6 +48,7 @@ commands:
   resume    thaw a paused container
   spec      write a default config.json into the bundle
   features  print the features this runtime supports as JSON
+  warm      serve requests of bin/berth-runtime from this warm process (see README)
 
 global flags:
   --root DIR           state root (default /run/berth-runtime)
@@ -58,12 +59,17 @@ global flags:
   --version            print the version
 `;
 
-interface Io {
+export interface Io {
   out(s: string): void;
   err(s: string): void;
 }
 
-export async function main(argv: string[], io: Io): Promise<number> {
+/** Set by the warm server: how to wait for a process the client started. */
+export interface MainOptions {
+  waitProcess?: (pid: number) => Promise<number>;
+}
+
+export async function main(argv: string[], io: Io, opts: MainOptions = {}): Promise<number> {
   let logFile: string | undefined;
   let logJson = false;
   const log = (level: string, msg: string) => {
@@ -102,6 +108,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
         if (level === "warning" || (level === "debug" && !logFile)) io.err(`${level}: ${msg}\n`);
       },
     };
+    if (opts.waitProcess) ctx.waitProcess = opts.waitProcess;
+    if (cmd === "warm") {
+      const { serveWarm } = await import("./warm.js");
+      return await serveWarm(args, io);
+    }
     if (bool(g, "systemd-cgroup") && ["create", "run"].includes(cmd)) {
       const why = existsSync("/run/systemd/system")
         ? "the systemd cgroup driver is not implemented yet; run without --systemd-cgroup"
@@ -110,6 +121,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     return await command(ctx, cmd, args, io);
   } catch (err) {
+    if (err instanceof rt.NeedsLocalProcess) throw err;
     const msg = describe(err);
     log("error", msg);
     io.err(`berth-runtime: ${msg}\n`);
