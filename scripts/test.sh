@@ -11,4 +11,24 @@ node scripts/check-imports.mjs
 shopt -s globstar nullglob
 tests=(dist/src/**/*.test.js dist/test/**/*.test.js)
 # one file at a time: integration tests share the kernel (cgroups, mounts) and the state root
-node --test --test-concurrency=1 --test-reporter=spec "${tests[@]}"
+rc=0
+node --test --test-concurrency=1 --test-reporter=spec "${tests[@]}" || rc=$?
+# the runtime suite again in warm mode: bin/berth-runtime as the client of `berth-runtime warm`
+warm_sock=$(mktemp -u /tmp/berth-warm-XXXXXX.sock)
+./bin/berth-runtime warm --socket "$warm_sock" 2>/dev/null &
+warm_pid=$!
+for _ in $(seq 100); do [ -S "$warm_sock" ] && break; sleep 0.05; done
+echo "== runtime suite in warm mode ($warm_sock)"
+BERTH_RUNTIME_WARM_SOCKET="$warm_sock" BERTH_LEAK_CYCLES=100 node --test --test-concurrency=1 --test-reporter=spec dist/test/integration/*.test.js || rc=$?
+kill "$warm_pid" 2>/dev/null || true
+wait "$warm_pid" 2>/dev/null || true
+# the black-box runtime suite again against runc, to prove the suite itself; where runc
+# legitimately differs the test says so (BERTH_TEST_RUNTIME picks the binary under test)
+runc=$(command -v runc || true)
+if [ -n "$runc" ]; then
+  echo "== runtime suite against $runc"
+  BERTH_TEST_RUNTIME="$runc" BERTH_LEAK_CYCLES=100 node --test --test-concurrency=1 --test-reporter=spec dist/test/integration/*.test.js || rc=$?
+else
+  echo "== runc not installed: the runtime suite was not checked against it" >&2
+fi
+exit $rc

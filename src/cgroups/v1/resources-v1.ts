@@ -37,35 +37,42 @@ export function v1Writes(r: LinuxResources, extraDevices: DeviceCgroup[] = []): 
   const put = (controller: string, file: string, value: string | number | bigint | undefined) => {
     if (value !== undefined) w.push({ controller, file, value: String(value) });
   };
+  // as runc reads LinuxResources, zero means "not set" for these (callers such as dockerd send zeros)
+  const nz = (v: number | undefined) => (v === 0 ? undefined : v);
   const cpu = r.cpu;
   if (cpu) {
-    put("cpu", "cpu.shares", cpu.shares);
+    put("cpu", "cpu.shares", nz(cpu.shares));
     // period before quota: a quota larger than the old period is refused otherwise
-    put("cpu", "cpu.cfs_period_us", cpu.period);
-    put("cpu", "cpu.cfs_quota_us", cpu.quota);
+    put("cpu", "cpu.cfs_period_us", nz(cpu.period));
+    put("cpu", "cpu.cfs_quota_us", nz(cpu.quota));
     put("cpu", "cpu.cfs_burst_us", cpu.burst);
-    put("cpu", "cpu.rt_period_us", cpu.realtimePeriod);
-    put("cpu", "cpu.rt_runtime_us", cpu.realtimeRuntime);
+    put("cpu", "cpu.rt_period_us", nz(cpu.realtimePeriod));
+    put("cpu", "cpu.rt_runtime_us", nz(cpu.realtimeRuntime));
     put("cpu", "cpu.idle", cpu.idle);
     put("cpuset", "cpuset.cpus", cpu.cpus || undefined);
     put("cpuset", "cpuset.mems", cpu.mems || undefined);
   }
   const mem = r.memory;
   if (mem) {
-    put("memory", "memory.limit_in_bytes", mem.limit);
-    put("memory", "memory.soft_limit_in_bytes", mem.reservation);
+    put("memory", "memory.limit_in_bytes", nz(mem.limit));
+    put("memory", "memory.soft_limit_in_bytes", nz(mem.reservation));
     // memsw must stay >= limit: when both are set it is written after the limit
-    put("memory", "memory.memsw.limit_in_bytes", mem.swap);
-    put("memory", "memory.kmem.limit_in_bytes", mem.kernel);
-    put("memory", "memory.kmem.tcp.limit_in_bytes", mem.kernelTCP);
-    put("memory", "memory.swappiness", mem.swappiness);
+    put("memory", "memory.memsw.limit_in_bytes", nz(mem.swap));
+    put("memory", "memory.kmem.limit_in_bytes", nz(mem.kernel));
+    put("memory", "memory.kmem.tcp.limit_in_bytes", nz(mem.kernelTCP));
+    put(
+      "memory",
+      "memory.swappiness",
+      mem.swappiness !== undefined && mem.swappiness >= 0 && mem.swappiness <= 100 ? mem.swappiness : undefined,
+    );
     if (mem.disableOOMKiller) put("memory", "memory.oom_control", 1);
   }
-  if (r.pids) put("pids", "pids.max", r.pids.limit > 0 ? r.pids.limit : "max");
+  if (r.pids && r.pids.limit !== 0) put("pids", "pids.max", r.pids.limit > 0 ? r.pids.limit : "max");
   const io = r.blockIO;
   if (io) {
-    put("blkio", "blkio.weight", io.weight);
-    put("blkio", "blkio.leaf_weight", io.leafWeight);
+    // CFQ's blkio.weight is gone from current kernels; BFQ's is the same knob
+    put("blkio", "blkio.weight|blkio.bfq.weight", nz(io.weight));
+    put("blkio", "blkio.leaf_weight", nz(io.leafWeight));
     for (const d of io.weightDevice ?? []) {
       if (d.weight !== undefined) put("blkio", "blkio.weight_device", `${d.major}:${d.minor} ${d.weight}`);
       if (d.leafWeight !== undefined) put("blkio", "blkio.leaf_weight_device", `${d.major}:${d.minor} ${d.leafWeight}`);
@@ -97,8 +104,11 @@ export function applyWrites(paths: Record<string, string>, writes: CgroupWrite[]
   for (const x of writes) {
     const dir = paths[x.controller] ?? Object.entries(paths).find(([k]) => k.split(",").includes(x.controller))?.[1];
     if (!dir) throw new Error(`cgroup controller "${x.controller}" is not mounted on this host (needed for ${x.file})`);
-    const file = join(dir, x.file);
-    if (!existsSync(file)) throw new Error(`${x.file}: not supported by this kernel`);
+    const file = x.file
+      .split("|")
+      .map((f) => join(dir, f))
+      .find((f) => existsSync(f));
+    if (!file) throw new Error(`${x.file.split("|")[0]}: not supported by this kernel`);
     try {
       writeValue(file, x.value);
     } catch (err) {
