@@ -79,6 +79,30 @@ static napi_value make_i32(napi_env env, int32_t v) {
   return r;
 }
 
+/* sendmsg with SCM_RIGHTS for nfds fds (0..16), retrying on EINTR; -1 with errno on failure */
+static int send_with_fds(int s, const void *data, size_t len, const int *fds, int nfds) {
+  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+  union {
+    char b[CMSG_SPACE(sizeof(int) * 16)];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds > 0) {
+    mh.msg_control = u.b;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+  }
+  ssize_t n;
+  do n = sendmsg(s, &mh, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -1 : 0;
+}
+
 /* spawn(plan: Buffer) -> [pid, fd] */
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -97,77 +121,6 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   napi_set_element(env, arr, 0, make_i32(env, pid));
   napi_set_element(env, arr, 1, make_i32(env, fd));
   return arr;
-}
-
-/* recv(fd, timeoutMs) -> {type, step, err, pid, text, fd} | null on EOF */
-static napi_value js_recv(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  get_args(env, info, 2, argv);
-  int fd = arg_i32(env, argv[0]);
-  int timeout = arg_i32(env, argv[1]);
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  int r;
-  do r = poll(&p, 1, timeout);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return throw_errno(env, errno, "recv: poll");
-  if (r == 0) return throw_errno(env, ETIMEDOUT, "recv: waiting for the container process");
-  struct berth_msg m;
-  memset(&m, 0, sizeof m);
-  struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-  ssize_t n;
-  do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return throw_errno(env, errno, "recv");
-  napi_value obj;
-  if (n == 0) {
-    napi_get_null(env, &obj);
-    return obj;
-  }
-  int passed = -1;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&passed, CMSG_DATA(c), sizeof(int));
-  m.text[sizeof m.text - 1] = 0;
-  napi_create_object(env, &obj);
-  napi_set_named_property(env, obj, "type", make_i32(env, (int32_t)m.type));
-  napi_set_named_property(env, obj, "step", make_i32(env, m.step));
-  napi_set_named_property(env, obj, "err", make_i32(env, m.err));
-  napi_set_named_property(env, obj, "pid", make_i32(env, m.pid));
-  napi_set_named_property(env, obj, "fd", make_i32(env, passed));
-  napi_value text;
-  napi_create_string_utf8(env, m.text, NAPI_AUTO_LENGTH, &text);
-  napi_set_named_property(env, obj, "text", text);
-  return obj;
-}
-
-/* send(fd, type, payload?: Buffer) */
-static napi_value js_send(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  int argc = get_args(env, info, 3, argv);
-  int fd = arg_i32(env, argv[0]);
-  uint32_t type = (uint32_t)arg_i32(env, argv[1]);
-  void *data = NULL;
-  size_t len = 0;
-  if (argc > 2) {
-    napi_valuetype t;
-    napi_typeof(env, argv[2], &t);
-    if (t == napi_object) CHECK(napi_get_buffer_info(env, argv[2], &data, &len));
-  }
-  char *buf = malloc(4 + len);
-  if (!buf) return throw_errno(env, ENOMEM, "send");
-  memcpy(buf, &type, 4);
-  if (len) memcpy(buf + 4, data, len);
-  ssize_t n;
-  do n = send(fd, buf, 4 + len, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  int e = errno;
-  free(buf);
-  if (n < 0) return throw_errno(env, e, "send to the container process");
-  return NULL;
 }
 
 /* waitpid(pid, nohang) -> null (still running) | {pid, code, signal} */
@@ -217,29 +170,17 @@ static napi_value js_send_fd(napi_env env, napi_callback_info info) {
   int fd = arg_i32(env, argv[1]);
   char name[256];
   CHECK(napi_get_value_string_utf8(env, argv[2], name, sizeof name, &len));
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return throw_errno(env, errno, "console socket");
-  if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
+  int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return throw_errno(env, errno, "console socket");
+  if (connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) {
     int e = errno;
-    close(s);
+    close(sock);
     return throw_errno(env, e, "connect to console socket");
   }
-  struct iovec iov = {.iov_base = name, .iov_len = len ? len : 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n = sendmsg(s, &mh, MSG_NOSIGNAL);
+  int r = send_with_fds(sock, name, len ? len : 1, &fd, 1);
   int e = errno;
-  close(s);
-  if (n < 0) return throw_errno(env, e, "send to console socket");
+  close(sock);
+  if (r < 0) return throw_errno(env, e, "send to console socket");
   return NULL;
 }
 
@@ -309,26 +250,7 @@ static napi_value js_send_packet(napi_env env, napi_callback_info info) {
     napi_get_element(env, argv[2], i, &v);
     fds[i] = arg_i32(env, v);
   }
-  struct iovec iov = {.iov_base = data, .iov_len = len};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * 16)];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (nfds) {
-    mh.msg_control = u.buf;
-    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-  }
-  ssize_t n;
-  do n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return throw_errno(env, errno, "sendPacket");
+  if (send_with_fds(fd, data, len, fds, (int)nfds) < 0) return throw_errno(env, errno, "sendPacket");
   return NULL;
 }
 
@@ -449,7 +371,7 @@ static napi_value init(napi_env env, napi_value exports) {
     const char *name;
     napi_callback fn;
   } fns[] = {
-      {"spawn", js_spawn},           {"recv", js_recv},         {"send", js_send},
+      {"spawn", js_spawn},
       {"waitpid", js_waitpid},       {"mkfifo", js_mkfifo},     {"sendFd", js_send_fd},
       {"setSubreaper", js_set_subreaper}, {"setWinsize", js_set_winsize}, {"setRaw", js_set_raw},
       {"setBlocking", js_set_blocking}, {"umount", js_umount}, {"listen", js_listen}, {"accept", js_accept},

@@ -27,9 +27,6 @@ export interface ChildMessage {
 export interface Binding {
   /** fork the stage-1 child running the encoded plan: [pid, parent end of the sync socket] */
   spawn(plan: Buffer): [number, number];
-  /** next message from the child; null when it closed its end */
-  recv(fd: number, timeoutMs: number): ChildMessage | null;
-  send(fd: number, type: number, payload?: Buffer): void;
   waitpid(pid: number, nohang: boolean): { pid: number; code: number; signal: number } | null;
   mkfifo(path: string, mode: number): void;
   sendFd(socketPath: string, fd: number, name: string): void;
@@ -76,6 +73,31 @@ export function packageRoot(): string {
     if (existsSync(join(d, "binding.gyp"))) return d;
     if (dirname(d) === d) throw new Error(`cannot find the berth package above ${here}`);
   }
+}
+
+/** The next message of the child on the sync socket (struct berth_msg); null when it closed its end. */
+export function recvMessage(fd: number, timeoutMs: number): ChildMessage | null {
+  const p = native().recvPacket(fd, timeoutMs);
+  if (!p) return null;
+  const d = p.data;
+  const text = d.subarray(16, 256);
+  const nul = text.indexOf(0);
+  return {
+    type: d.readUInt32LE(0),
+    step: d.readInt32LE(4),
+    err: d.readInt32LE(8),
+    pid: d.readInt32LE(12),
+    text: text.subarray(0, nul < 0 ? text.length : nul).toString(),
+    fd: p.fds[0] ?? -1,
+  };
+}
+
+/** A message to the child: u32 type, then the payload (the GO message carries the state JSON). */
+export function sendMessage(fd: number, type: number, payload?: Buffer): void {
+  const b = Buffer.alloc(4 + (payload?.length ?? 0));
+  b.writeUInt32LE(type, 0);
+  payload?.copy(b, 4);
+  native().sendPacket(fd, b, []);
 }
 
 export function native(): Binding {

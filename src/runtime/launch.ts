@@ -1,7 +1,7 @@
 import { closeSync, writeFileSync } from "node:fs";
 import { BerthError, internal } from "../errors/index.js";
 import type { Plan } from "../native/index.js";
-import { Msg, SyncTag, describeStep, encodePlan, native, spawnPlan } from "../native/index.js";
+import { Msg, SyncTag, describeStep, encodePlan, native, recvMessage, sendMessage, spawnPlan } from "../native/index.js";
 import type { IdMapping } from "../oci/index.js";
 
 export interface LaunchHandlers {
@@ -31,7 +31,7 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
   let initPending = false;
   try {
     for (;;) {
-      const m = n.recv(fd, SYNC_TIMEOUT_MS);
+      const m = recvMessage(fd, SYNC_TIMEOUT_MS);
       if (m === null) {
         if (!stage1Reaped) n.waitpid(stage1, false);
         stage1Reaped = true;
@@ -44,17 +44,17 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
           stage1Reaped = true;
           if (initPending) {
             initPending = false;
-            n.send(fd, Msg.Go, Buffer.from(h.init(pid)));
+            sendMessage(fd, Msg.Go, Buffer.from(h.init(pid)));
           }
           break;
         case Msg.Sync:
           if (m.pid === SyncTag.Init) {
             // the init may speak before stage 1 reports its pid: answer once the pid is known
             if (pid === 0) initPending = true;
-            else n.send(fd, Msg.Go, Buffer.from(h.init(pid)));
+            else sendMessage(fd, Msg.Go, Buffer.from(h.init(pid)));
           } else if (m.pid === SyncTag.CreateRuntime) {
             h.createRuntime?.(pid);
-            n.send(fd, Msg.Go);
+            sendMessage(fd, Msg.Go);
           }
           break;
         case Msg.Pty:
@@ -63,7 +63,7 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
           } finally {
             if (!h.pty) closeSync(m.fd);
           }
-          n.send(fd, Msg.Go);
+          sendMessage(fd, Msg.Go);
           break;
         case Msg.Error: {
           const step = plan[m.step];
