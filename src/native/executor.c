@@ -788,7 +788,7 @@ static void __attribute__((noreturn)) run_plan(void) {
         int fd = open(p, O_WRONLY | O_CLOEXEC);
         if (fd < 0) fail("open exec fifo", NULL);
         if (write(fd, "0", 1) != 1) fail("write exec fifo", NULL);
-        close(fd);
+        /* keep it open: execve closes it (O_CLOEXEC), and that EOF tells `start` the process runs */
         close(slots[s->i0]);
         slots[s->i0] = -1;
         break;

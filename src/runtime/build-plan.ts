@@ -390,6 +390,8 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
   if (!userns && (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length))
     throw invalidArgument("linux.uidMappings: mappings given without a user namespace");
 
+  if (spec.linux?.seccomp)
+    host.warn("linux.seccomp: this berth-runtime does not compile seccomp profiles yet; the container runs without one");
   const plan: Step[] = [];
   // open the fifo as the host's root, before any namespace: a user-namespaced init may not
   // search the state root (0700, owned by an unmapped uid); it reopens this fd to write

@@ -34,6 +34,18 @@ export function start(ctx: RuntimeContext, id: string): ContainerState {
         throw failedPrecondition(`cannot start container "${id}": its init process is gone`);
       sleepMs(i < 100 ? 0.1 : 5);
     }
+    // the init holds the fifo until its execve closes it: EOF means the container's process runs
+    // (after the startContainer hooks), which poststart hooks must wait for
+    for (let i = 0; ; i++) {
+      let n = -1;
+      try {
+        n = readSync(fd, buf, 0, 1, null);
+      } catch (err) {
+        if (errnoCode(err) !== "EAGAIN") throw err;
+      }
+      if (n === 0) break;
+      sleepMs(i < 100 ? 0.1 : 5);
+    }
   } finally {
     closeSync(fd);
   }
