@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { alreadyExists, errnoCode, internal, invalidArgument } from "../errors/index.js";
 import { newManager } from "../cgroups/index.js";
 import { native } from "../native/index.js";
-import type { Spec } from "../oci/index.js";
+import type { DeviceCgroup, Spec } from "../oci/index.js";
 import { validateSpec } from "../oci/index.js";
 import { buildCreatePlan } from "./build-plan.js";
 import type { ContainerState } from "./container-state.js";
@@ -109,9 +109,16 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
         if ((spec.linux?.namespaces ?? []).some((n) => n.type === "user" && !n.path))
           writeIdMaps(pid, spec.linux?.uidMappings, spec.linux?.gidMappings);
         placed = true;
-        // as with runc, linux.devices are created but only resources.devices (and the default
-        // set every container needs) are allowed in the device cgroup
-        if (spec.linux?.resources) cg.set(spec.linux.resources);
+        // linux.devices are allowed in the device cgroup, as runc does (mknod needs "m" already);
+        // fifos need no rule, "u" is a char device
+        const devices = (spec.linux?.devices ?? []).flatMap((d) => {
+          if (d.type === "p") return [];
+          const rule: DeviceCgroup = { allow: true, type: d.type === "u" ? "c" : d.type, access: "rwm" };
+          if (d.major !== undefined) rule.major = d.major;
+          if (d.minor !== undefined) rule.minor = d.minor;
+          return [rule];
+        });
+        if (spec.linux?.resources) cg.set(spec.linux.resources, devices);
         cg.apply(pid);
         state.pid = pid;
         const started = processStart(pid);
