@@ -1,6 +1,6 @@
 // Build: bundle each binary's entry point (fast start: one file, no resolution)
 // and compile every test file one-to-one for node --test.
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 
@@ -10,7 +10,10 @@ const walk = (dir) =>
     return statSync(p).isDirectory() ? walk(p) : [p];
   });
 
-rmSync("dist", { recursive: true, force: true });
+// build beside dist/ and swap it in, so programs running from dist/ (tests, a warm runtime's
+// next client) never find it half-written
+const out = "dist.new";
+rmSync(out, { recursive: true, force: true });
 const common = {
   platform: "node",
   target: "node20",
@@ -24,7 +27,11 @@ await build({
   bundle: true,
   format: "cjs",
   outExtension: { ".js": ".cjs" },
-  outdir: "dist",
+  outdir: out,
 });
 const tests = [...walk("src"), ...walk("test"), ...walk("bench")].filter((f) => f.endsWith(".ts"));
-await build({ ...common, entryPoints: tests, outdir: "dist", outbase: ".", format: "esm", bundle: false });
+await build({ ...common, entryPoints: tests, outdir: out, outbase: ".", format: "esm", bundle: false });
+rmSync("dist.old", { recursive: true, force: true });
+if (existsSync("dist")) renameSync("dist", "dist.old");
+renameSync(out, "dist");
+rmSync("dist.old", { recursive: true, force: true });

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # busybox-static: the built-in image; runc and crun: reference runtimes the suite is checked against
-want=(busybox-static runc crun iproute2 procps docker.io podman conmon catatonit uidmap fuse-overlayfs slirp4netns containernetworking-plugins python3)
+want=(busybox-static runc crun iproute2 procps docker.io podman conmon catatonit uidmap fuse-overlayfs slirp4netns containernetworking-plugins python3 cgroup-tools)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,6 +24,8 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 else
-  [ -f build/Release/berth_native.node ] || npm run install
+  # the native executor and launcher: rebuilt when their sources changed
+  stale=$(find src/native binding.gyp -newer build/Release/berth_native.node \( -name '*.c' -o -name '*.h' -o -name binding.gyp \) 2>/dev/null | head -1)
+  if [ ! -f build/Release/berth_native.node ] || [ ! -x build/Release/berth-runtime ] || [ -n "$stale" ]; then npm run install; fi
   npm run build --silent
 fi
