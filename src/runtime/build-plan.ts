@@ -2,7 +2,8 @@ import { posix } from "node:path";
 import { invalidArgument, notImplemented } from "../errors/index.js";
 import type { Plan, Step } from "../native/index.js";
 import { SyncTag } from "../native/index.js";
-import type { Hook, Mount, NamespaceType, Process, Spec } from "../oci/index.js";
+import type { Hook, Mount, NamespaceType, Process, Seccomp, Spec } from "../oci/index.js";
+import { compileSeccomp } from "../seccomp/index.js";
 import { capSets } from "./capabilities.js";
 import { MS, PROPAGATION, parseMountOptions } from "./mount-options.js";
 import { rlimitNumber, rlimitValue } from "./rlimits.js";
@@ -54,6 +55,8 @@ export interface HostFacts {
   cgroupPaths: Record<string, string>;
   /** the RLIMIT_NOFILE soft/hard the caller gave the runtime, when known */
   callerNofile?: [bigint, bigint];
+  /** Node's `process.arch` of the host, whose ABI every seccomp filter includes (default: this process's) */
+  arch?: string;
   warn(msg: string): void;
 }
 
@@ -123,12 +126,18 @@ function stageOne(plan: Step[], join: { type: NamespaceType; path: string }[], n
   plan.push({ op: "clone", flags: newFlags & ~(NS_FLAGS.cgroup | NS_FLAGS.time) });
 }
 
-/** The steps that turn a process into the configured one: shared by create and exec. */
+/**
+ * The steps that turn a process into the configured one: shared by create and exec.
+ * `beforeExec` goes right before the exec step: a seccomp filter under no_new_privs loads
+ * there, as late as it can (runc does the same), so the profile need not allow the
+ * runtime's own setup calls; without no_new_privs loading it needs CAP_SYS_ADMIN, so it
+ * loads before the ids and capabilities change, as runc does.
+ */
 export function processSteps(
   proc: Process,
   host: HostFacts,
-  opts: { terminal: boolean; consoleInContainer: boolean; rlimitsDefault?: boolean },
-): { before: Step[]; after: Step[] } {
+  opts: { terminal: boolean; consoleInContainer: boolean; rlimitsDefault?: boolean; seccomp?: Seccomp | undefined },
+): { before: Step[]; after: Step[]; beforeExec: Step[] } {
   const before: Step[] = [];
   if (proc.terminal && opts.terminal) {
     before.push({
@@ -158,6 +167,11 @@ export function processSteps(
   const caps = capSets(proc.capabilities, host.lastCap, host.warn);
   before.push({ op: "caps-bounding", bounding: caps.bounding, lastCap: host.lastCap });
   const after: Step[] = [];
+  const beforeExec: Step[] = [];
+  if (opts.seccomp) {
+    const { filter, flags } = compileSeccomp(opts.seccomp, host.arch ?? process.arch);
+    (proc.noNewPrivileges ? beforeExec : after).push({ op: "seccomp", filter, flags });
+  }
   after.push({ op: "setgroups", gids: proc.user.additionalGids ?? [] });
   after.push({ op: "setid", uid: proc.user.uid, gid: proc.user.gid });
   after.push({ op: "chdir", path: proc.cwd });
@@ -171,7 +185,7 @@ export function processSteps(
   if (proc.noNewPrivileges) after.push({ op: "prctl", option: PR_SET_NO_NEW_PRIVS, arg2: 1, arg3: 0, name: "no_new_privs" });
   after.push({ op: "umask", mask: proc.user.umask ?? 0o022 });
   after.push({ op: "resolve-exec", args: proc.args ?? [], env: proc.env ?? [] });
-  return { before, after };
+  return { before, after, beforeExec };
 }
 
 function hookSteps(hooks: Hook[] | undefined, kind: string): Step[] {
@@ -390,8 +404,6 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
   if (!userns && (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length))
     throw invalidArgument("linux.uidMappings: mappings given without a user namespace");
 
-  if (spec.linux?.seccomp)
-    host.warn("linux.seccomp: this berth-runtime does not compile seccomp profiles yet; the container runs without one");
   const plan: Step[] = [];
   // open the fifo as the host's root, before any namespace: a user-namespaced init may not
   // search the state root (0700, owned by an unmapped uid); it reopens this fd to write
@@ -453,20 +465,25 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
   for (const p of spec.linux?.maskedPaths ?? []) plan.push({ op: "mask-path", path: cleanPath(p) });
   if (spec.root?.readonly) plan.push({ op: "remount-ro-root" });
   if (proc.terminal && !opts.terminal) throw invalidArgument("process.terminal: a terminal needs --console-socket");
-  const { before, after } = processSteps(proc, host, { terminal: opts.terminal, consoleInContainer: true });
+  const { before, after, beforeExec } = processSteps(proc, host, {
+    terminal: opts.terminal,
+    consoleInContainer: true,
+    seccomp: spec.linux?.seccomp,
+  });
   plan.push(...before, ...after);
   plan.push({ op: "ready" });
   plan.push({ op: "wait-fifo", slot: SLOT_FIFO });
   plan.push(...hookSteps(spec.hooks?.startContainer, "startContainer"));
+  plan.push(...beforeExec);
   plan.push({ op: "exec", args: proc.args ?? [], env: proc.env ?? [], preserveFds: opts.preserveFds });
   return plan;
 }
 
-/** The plan of `exec`: join every namespace of the running init, then become `proc`. */
+/** The plan of `exec`: join every namespace of the running init, then become `proc` (under the container's seccomp profile). */
 export function buildExecPlan(
   proc: Process,
   nsPaths: { type: NamespaceType; path: string }[],
-  opts: { preserveFds: number; terminal: boolean },
+  opts: { preserveFds: number; terminal: boolean; seccomp?: Seccomp | undefined },
   host: HostFacts,
 ): Plan {
   const plan: Step[] = [];
@@ -474,9 +491,14 @@ export function buildExecPlan(
   stageOne(plan, join, 0, {} as Spec);
   plan.push({ op: "dumpable", value: 0 });
   plan.push({ op: "sync", tag: SyncTag.Init });
-  const { before, after } = processSteps(proc, host, { terminal: opts.terminal, consoleInContainer: false });
+  const { before, after, beforeExec } = processSteps(proc, host, {
+    terminal: opts.terminal,
+    consoleInContainer: false,
+    seccomp: opts.seccomp,
+  });
   plan.push(...before, ...after);
   plan.push({ op: "ready" });
+  plan.push(...beforeExec);
   plan.push({ op: "exec", args: proc.args ?? [], env: proc.env ?? [], preserveFds: opts.preserveFds });
   return plan;
 }

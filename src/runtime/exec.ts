@@ -97,7 +97,7 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<{ pid: 
   const plan = buildExecPlan(
     proc,
     initNamespaces(s.pid, types),
-    { preserveFds: o.preserveFds ?? 0, terminal: Boolean(proc.terminal) },
+    { preserveFds: o.preserveFds ?? 0, terminal: Boolean(proc.terminal), seccomp: s.config.linux?.seccomp },
     hostFacts(ctx, cg.paths),
   );
   const pid = launch(plan, {

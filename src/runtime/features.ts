@@ -1,4 +1,5 @@
 import { OCI_VERSION } from "../oci/index.js";
+import { ARCHES, SUPPORTED_ACTIONS, SUPPORTED_FLAGS, SUPPORTED_OPERATORS } from "../seccomp/index.js";
 import { capNames } from "./capabilities.js";
 import { PROPAGATION } from "./mount-options.js";
 
@@ -49,7 +50,15 @@ export function features(version: string): Record<string, unknown> {
       namespaces: ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
       capabilities: capNames(),
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
-      seccomp: { enabled: false },
+      seccomp: {
+        enabled: true,
+        actions: [...SUPPORTED_ACTIONS],
+        operators: [...SUPPORTED_OPERATORS],
+        archs: Object.keys(ARCHES).sort(),
+        knownFlags: [...SUPPORTED_FLAGS],
+        // WAIT_KILLABLE_RECV only matters to a notify listener, which berth does not create yet
+        supportedFlags: SUPPORTED_FLAGS.filter((f) => f !== "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+      },
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
