@@ -11,6 +11,7 @@ import { ManagerV1 } from "./v1/manager-v1.js";
 import { ManagerV2 } from "./v2/manager-v2.js";
 
 export type { CgroupManager } from "./manager.js";
+export type { CgroupStats } from "./stats.js";
 export { detectMode, hostCgroups, parseHierarchies, parseProcCgroup, resetHostCgroups } from "./hierarchy.js";
 export type { CgroupMode, Hierarchy } from "./hierarchy.js";
 

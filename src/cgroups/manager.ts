@@ -3,6 +3,7 @@
  * A manager only ever touches the container's own cgroup directories.
  */
 import type { DeviceCgroup, LinuxResources } from "../oci/index.js";
+import type { CgroupStats } from "./stats.js";
 
 export interface CgroupManager {
   readonly version: 1 | 2;
@@ -17,6 +18,10 @@ export interface CgroupManager {
   freeze(): void;
   thaw(): void;
   frozen(): boolean;
+  /** usage counters of every controller, in runc's `events` shape; a missing controller reads as zeros */
+  stats(): CgroupStats;
+  /** how many processes the kernel's OOM killer has killed in the container's memory cgroup so far */
+  oomKills(): number;
   /** remove the container's cgroup directories, retrying while the kernel still holds them */
   destroy(): void;
 }

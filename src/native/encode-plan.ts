@@ -41,6 +41,7 @@ const Op = {
   Dumpable: 34,
   RemountRoRoot: 35,
   Unmount: 36,
+  CloseFds: 37,
 } as const;
 
 const MountF = { CreateDir: 1, CreateFile: 2, BindRemount: 4, Propagation: 8, HostTarget: 16 } as const;
@@ -164,6 +165,8 @@ function raw(s: Step): Raw {
         i: [n(s.args.length), n(s.env.length), n(s.op === "exec" ? s.preserveFds : 0)],
         s: [cstr(s.args[0] ?? ""), list(s.args), list(s.env), null],
       };
+    case "close-fds":
+      return { ...r, op: Op.CloseFds, i: [n(s.preserveFds), 0n, 0n] };
     case "ready":
       return { ...r, op: Op.Ready };
   }

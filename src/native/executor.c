@@ -632,6 +632,31 @@ static void do_readonly(const char *path) {
     fail("remount read-only", path);
 }
 
+/* Close every fd the runtime inherited or opened (Node's epoll, pipes, a log file,
+ * a directory...) but 0-2, the preserved ones, the sync socket and the slots:
+ * nothing of the host may be reachable from the container, even before execve. */
+static void close_inherited(int preserved) {
+  int keep[BERTH_SLOTS + 1];
+  int n = 0;
+  if (syncfd >= 0) keep[n++] = syncfd;
+  for (int i = 0; i < BERTH_SLOTS; i++)
+    if (slots[i] >= 0) keep[n++] = slots[i];
+  /* insertion sort: a handful of fds */
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  unsigned int from = 3u + (unsigned int)preserved;
+  for (int i = 0; i < n; i++) {
+    if (keep[i] < (int)from) continue;
+    if ((unsigned int)keep[i] > from) syscall(SYS_close_range, from, (unsigned int)keep[i] - 1, 0);
+    from = (unsigned int)keep[i] + 1;
+  }
+  syscall(SYS_close_range, from, ~0U, 0);
+}
+
 static void __attribute__((noreturn)) run_plan(void) {
   const struct berth_plan_header *h = (const struct berth_plan_header *)plan_base;
   const struct berth_step *steps = (const struct berth_step *)(plan_base + sizeof *h);
@@ -724,8 +749,20 @@ static void __attribute__((noreturn)) run_plan(void) {
       case OP_PIVOT_ROOT:
         do_pivot(s);
         break;
-      case OP_CHDIR:
+      case OP_CHDIR: {
         if (chdir(str_at(s->s0)) < 0) fail("chdir to cwd", str_at(s->s0));
+        /* a cwd reached through a leaked fd lies outside our root: the kernel then
+         * reports it as "(unreachable)..." (CVE-2024-21626) */
+        static char cwd[4096];
+        long n = syscall(SYS_getcwd, cwd, sizeof cwd);
+        if (n < 0 || cwd[0] != '/') {
+          errno = EPERM;
+          fail("cwd is outside the container:", str_at(s->s0));
+        }
+        break;
+      }
+      case OP_CLOSE_FDS:
+        close_inherited((int)s->i0);
         break;
       case OP_CHROOT_SLOT:
         if (fchdir(slots[s->i0]) < 0) fail("fchdir", NULL);

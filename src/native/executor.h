@@ -67,6 +67,7 @@ enum berth_op {
   OP_DUMPABLE = 34,     /* prctl(PR_SET_DUMPABLE, i0) */
   OP_REMOUNT_RO_ROOT = 35, /* remount "/" read-only keeping other flags */
   OP_UNMOUNT = 36,      /* umount2(s0, i0) ; EINVAL/ENOENT ignored when i1 */
+  OP_CLOSE_FDS = 37,    /* close every fd >= 3 + i0 (preserved fds) but the sync socket and open slots */
 };
 
 /* OP_MOUNT flags (the step's `flags` field) */

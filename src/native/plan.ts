@@ -50,6 +50,7 @@ export type Step =
   | { op: "remount-ro-root" }
   | { op: "resolve-exec"; args: string[]; env: string[] }
   | { op: "exec"; args: string[]; env: string[]; preserveFds: number }
+  | { op: "close-fds"; preserveFds: number }
   | { op: "ready" };
 
 /** Why the child stopped to wait for the parent (the `tag` of a SYNC message). */

@@ -94,6 +94,7 @@ test("minimal create plan has the full step sequence in lifecycle order", () => 
     "dumpable",
     "clone",
     "dumpable",
+    "close-fds",
     "sync",
     "umask",
     "mount",
@@ -694,8 +695,9 @@ test("exec plan joins every namespace of the init, user first, then becomes the 
     { op: "close-slot", slot: 10 },
     { op: "clone", flags: 0 },
   ]);
-  assert.deepEqual(plan.slice(11, 14), [
+  assert.deepEqual(plan.slice(11, 15), [
     { op: "dumpable", value: 0 },
+    { op: "close-fds", preserveFds: 1 },
     { op: "sync", tag: 1 },
     { op: "open-pty", ptmx: "/dev/ptmx", rows: 0, cols: 0 },
   ]);

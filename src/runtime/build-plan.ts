@@ -412,6 +412,8 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
 
   // stage 2: the container's init
   plan.push({ op: "dumpable", value: 0 });
+  // nothing of the runtime (Node's fds, a log file, a host directory) survives into the container
+  plan.push({ op: "close-fds", preserveFds: opts.preserveFds });
   plan.push({ op: "sync", tag: SyncTag.Init });
   // become root of the new user namespace: files it creates (in its own tmpfs, devpts) need a
   // mapped owner. Like runc, the bundle must then be searchable by the mapped root.
@@ -490,6 +492,8 @@ export function buildExecPlan(
   const join = [...nsPaths].sort((a, b) => Number(b.type === "user") - Number(a.type === "user"));
   stageOne(plan, join, 0, {} as Spec);
   plan.push({ op: "dumpable", value: 0 });
+  // nothing of the runtime (Node's fds, a log file, a host directory) survives into the container
+  plan.push({ op: "close-fds", preserveFds: opts.preserveFds });
   plan.push({ op: "sync", tag: SyncTag.Init });
   const { before, after, beforeExec } = processSteps(proc, host, {
     terminal: opts.terminal,

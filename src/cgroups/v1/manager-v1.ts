@@ -1,7 +1,11 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DeviceCgroup, LinuxResources } from "../../oci/index.js";
 import type { CgroupManager } from "../manager.js";
+import type { CgroupStats } from "../stats.js";
+import { oomKillsV1 } from "./memory-stats-v1.js";
+import { orderMemoryWrites } from "./memory-order-v1.js";
+import { controllerDir, statsV1 } from "./stats-v1.js";
 import { applyWrites, v1Writes } from "./resources-v1.js";
 import { mkdirP, readPids, removeCgroupDir, sleepMs, writeValue } from "../fs-util.js";
 
@@ -28,7 +32,14 @@ export class ManagerV1 implements CgroupManager {
         if (c === "cpuset") inheritCpuset(dir);
       }
     }
-    applyWrites(this.paths, writes);
+    // the limit/memsw order depends on the limit the cgroup has now
+    const mem = controllerDir(this.paths, "memory");
+    const ordered = orderMemoryWrites(
+      writes,
+      () => (mem ? Number(readFileSync(join(mem, "memory.limit_in_bytes"), "utf8").trim()) : 0),
+      mem !== undefined && existsSync(join(mem, "memory.memsw.limit_in_bytes")),
+    );
+    applyWrites(this.paths, ordered);
   }
 
   pids(): number[] {
@@ -64,6 +75,14 @@ export class ManagerV1 implements CgroupManager {
       sleepMs(1);
     }
     throw new Error(`freezer did not reach ${state}`);
+  }
+
+  stats(): CgroupStats {
+    return statsV1(this.paths);
+  }
+
+  oomKills(): number {
+    return oomKillsV1(controllerDir(this.paths, "memory"));
   }
 
   destroy(): void {

@@ -2,6 +2,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LinuxResources } from "../../oci/index.js";
 import type { CgroupManager } from "../manager.js";
+import type { CgroupStats } from "../stats.js";
+import { oomKillsV2 } from "./memory-stats-v2.js";
+import { statsV2 } from "./stats-v2.js";
 import { applyV2, v2Values } from "./resources-v2.js";
 import { mkdirP, readPids, removeCgroupDir, sleepMs, writeValue } from "../fs-util.js";
 
@@ -51,6 +54,14 @@ export class ManagerV2 implements CgroupManager {
     writeValue(join(this.dir, "cgroup.freeze"), on ? "1" : "0");
     for (let i = 0; i < 1000 && this.frozen() !== on; i++) sleepMs(1);
     if (this.frozen() !== on) throw new Error(`cgroup did not become ${on ? "frozen" : "thawed"}`);
+  }
+
+  stats(): CgroupStats {
+    return statsV2(this.dir);
+  }
+
+  oomKills(): number {
+    return oomKillsV2(this.dir);
   }
 
   destroy(): void {

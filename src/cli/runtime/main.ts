@@ -47,6 +47,8 @@ commands:
   pause     freeze every process of a container
   resume    thaw a paused container
   spec      write a default config.json into the bundle
+  update    change the resource limits of a container (--resources FILE|-, or --memory, --cpu-quota ...)
+  events    print a container's resource statistics (--stats) or stream them and OOM events
   features  print the features this runtime supports as JSON
   warm      serve requests of bin/berth-runtime from this warm process (see README)
 
@@ -290,8 +292,93 @@ async function command(ctx: RuntimeContext, cmd: string, argv: string[], io: Io)
       parseFlags(argv, [], cmd);
       io.out(`${JSON.stringify(rt.features(VERSION), null, 2)}\n`);
       return 0;
-    case "update":
-    case "events":
+    case "update": {
+      const { flags, rest } = parseFlags(
+        argv,
+        [
+          { name: "resources", short: "r", type: "string" },
+          ...[
+            "memory",
+            "memory-reservation",
+            "memory-swap",
+            "kernel-memory",
+            "kernel-memory-tcp",
+            "cpu-share",
+            "cpu-shares",
+            "cpu-quota",
+            "cpu-period",
+            "cpu-burst",
+            "cpu-rt-period",
+            "cpu-rt-runtime",
+            "cpu-idle",
+            "cpuset-cpus",
+            "cpuset-mems",
+            "l3-cache-schema",
+            "mem-bw-schema",
+          ].map((name): FlagSpec => ({ name, type: "string" })),
+          { name: "pids-limit", type: "int" },
+          { name: "blkio-weight", type: "int" },
+        ],
+        cmd,
+      );
+      const id = one(rest, cmd);
+      if (str(flags, "l3-cache-schema") || str(flags, "mem-bw-schema"))
+        throw notImplemented("update: Intel RDT schemas are not supported by berth-runtime");
+      const file = str(flags, "resources");
+      let request: rt.UpdateFlags | undefined;
+      let resources: Parameters<typeof rt.update>[2];
+      if (file) {
+        // as runc: with --resources, every other flag is ignored
+        if (file === "-" && ctx.waitProcess) throw new rt.NeedsLocalProcess("update --resources - reads the caller's stdin");
+        const { readFileSync } = await import("node:fs");
+        resources = rt.parseResourcesJson(readFileSync(file === "-" ? 0 : file, "utf8"), file === "-" ? "stdin" : file);
+      } else {
+        request = {};
+        const set = <K extends keyof rt.UpdateFlags>(k: K, v: rt.UpdateFlags[K] | undefined) => {
+          if (v !== undefined) (request as rt.UpdateFlags)[k] = v;
+        };
+        set("memory", str(flags, "memory"));
+        set("memoryReservation", str(flags, "memory-reservation"));
+        set("memorySwap", str(flags, "memory-swap"));
+        set("kernelMemory", str(flags, "kernel-memory"));
+        set("kernelMemoryTcp", str(flags, "kernel-memory-tcp"));
+        set("cpuShares", str(flags, "cpu-share") ?? str(flags, "cpu-shares"));
+        set("cpuQuota", str(flags, "cpu-quota"));
+        set("cpuPeriod", str(flags, "cpu-period"));
+        set("cpuBurst", str(flags, "cpu-burst"));
+        set("cpuRtPeriod", str(flags, "cpu-rt-period"));
+        set("cpuRtRuntime", str(flags, "cpu-rt-runtime"));
+        set("cpuIdle", str(flags, "cpu-idle"));
+        set("cpusetCpus", str(flags, "cpuset-cpus"));
+        set("cpusetMems", str(flags, "cpuset-mems"));
+        set("pidsLimit", int(flags, "pids-limit"));
+        set("blkioWeight", int(flags, "blkio-weight"));
+        resources = rt.resourcesFromFlags(request);
+      }
+      rt.update(ctx, id, resources);
+      return 0;
+    }
+    case "events": {
+      const { flags, rest } = parseFlags(
+        argv,
+        [
+          { name: "interval", type: "string" },
+          { name: "stats", type: "bool" },
+        ],
+        cmd,
+      );
+      const id = one(rest, cmd);
+      const stats = bool(flags, "stats");
+      // a stream lasts as long as the container: it would hold the warm server for all that time
+      if (!stats && ctx.waitProcess) throw new rt.NeedsLocalProcess("events streams until the container stops");
+      await rt.events(ctx, {
+        id,
+        stats,
+        intervalMs: rt.parseDuration(str(flags, "interval") ?? "5s"),
+        emit: (e) => io.out(`${JSON.stringify(e)}\n`),
+      });
+      return 0;
+    }
     case "checkpoint":
     case "restore":
       throw notImplemented(`${cmd}: not supported by this version of berth-runtime`);
