@@ -99,7 +99,7 @@ function raw(s: Step): Raw {
     case "pivot-root":
       return { ...r, op: Op.PivotRoot, i: [s.chroot ? 2n : s.noPivot ? 1n : 0n, 0n, 0n], s: [cstr(s.rootfs), null, null, null] };
     case "chdir":
-      return { ...r, op: Op.Chdir, s: [cstr(s.path), null, null, null] };
+      return { ...r, op: Op.Chdir, flags: s.verify ? 1 : 0, s: [cstr(s.path), null, null, null] };
     case "sethostname":
       return { ...r, op: Op.Sethostname, s: [cstr(s.name), null, null, null] };
     case "setdomainname":

@@ -28,7 +28,7 @@ export type Step =
   | { op: "mknod"; path: string; mode: number; dev: number; root: number | null; owner: string | null }
   | { op: "symlink"; path: string; target: string; root: number | null }
   | { op: "pivot-root"; rootfs: string; noPivot: boolean; chroot?: boolean }
-  | { op: "chdir"; path: string }
+  | { op: "chdir"; path: string; verify?: boolean }
   | { op: "sethostname"; name: string }
   | { op: "setdomainname"; name: string }
   | { op: "write-file"; path: string; data: string; ignoreMissing: boolean }

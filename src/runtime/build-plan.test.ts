@@ -106,6 +106,7 @@ test("minimal create plan has the full step sequence in lifecycle order", () => 
     "pivot-root",
     "setsid",
     "caps-bounding",
+    "chdir",
     "setgroups",
     "setid",
     "chdir",
@@ -649,6 +650,7 @@ test("identity: capabilities, groups, user, cwd, no_new_privs and umask in order
     ),
     [
       { op: "caps-bounding", bounding: (1n << 0n) | (1n << 5n), lastCap: 38 },
+      { op: "chdir", path: "/home/u", verify: true },
       { op: "setgroups", gids: [10, 20] },
       { op: "setid", uid: 1000, gid: 100 },
       { op: "chdir", path: "/home/u" },

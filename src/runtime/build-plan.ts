@@ -166,6 +166,10 @@ export function processSteps(
     before.push({ op: "setrlimit", resource: 7, soft: host.callerNofile[0], hard: host.callerNofile[1], name: "RLIMIT_NOFILE" });
   const caps = capSets(proc.capabilities, host.lastCap, host.warn);
   before.push({ op: "caps-bounding", bounding: caps.bounding, lastCap: host.lastCap });
+  // reach cwd once as root and check with getcwd that it lies inside our root (CVE-2024-21626),
+  // before a seccomp profile (which may deny getcwd) is loaded; the user's chdir below applies
+  // the user's permissions to the same place
+  before.push({ op: "chdir", path: proc.cwd, verify: true });
   const after: Step[] = [];
   const beforeExec: Step[] = [];
   if (opts.seccomp) {
