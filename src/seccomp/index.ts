@@ -9,3 +9,5 @@ export type { CompiledSeccomp } from "./compile.js";
 export { SUPPORTED_FLAGS, SUPPORTED_OPERATORS, compileSeccomp } from "./compile.js";
 export type { SeccompData } from "./run-filter.js";
 export { runFilter } from "./run-filter.js";
+export type { DefaultProfileOptions } from "./default-profile.js";
+export { defaultSeccompProfile } from "./default-profile.js";

@@ -12,6 +12,9 @@ export interface CgroupWrite {
 
 /** The devices every container may use whatever its config says, as runc and Docker allow them. */
 export const DEFAULT_ALLOWED_DEVICES: DeviceCgroup[] = [
+  // mknod of any node (using one still needs its own rule), as runc and Docker allow
+  { allow: true, type: "c", access: "m" },
+  { allow: true, type: "b", access: "m" },
   { allow: true, type: "c", major: 1, minor: 3, access: "rwm" }, // null
   { allow: true, type: "c", major: 1, minor: 5, access: "rwm" }, // zero
   { allow: true, type: "c", major: 1, minor: 7, access: "rwm" }, // full
