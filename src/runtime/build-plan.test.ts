@@ -707,3 +707,20 @@ test("exec plan joins every namespace of the init, user first, then becomes the 
     assert.equal(stepsOf(plan, op).length, 0, op);
   assert.deepEqual(plan.slice(-2), [{ op: "ready" }, { op: "exec", args: ["ps"], env: ["PATH=/bin"], preserveFds: 1 }]);
 });
+
+test("an AppArmor profile is set for execve where the host enforces AppArmor, and refused where it does not", () => {
+  const base = baseSpec();
+  assert.ok(base.process);
+  const spec: Spec = { ...base, process: { ...base.process, apparmorProfile: "berth-default" } };
+  assertInvalid(() => buildCreatePlan(spec, OPTS, fakeHost()), "process.apparmorProfile");
+  const plan = buildCreatePlan(spec, OPTS, { ...fakeHost(), apparmor: true });
+  const write = indexOf(plan, (s) => s.op === "write-file" && s.path === "/proc/self/attr/apparmor/exec");
+  assert.ok(write < indexOf(plan, (s) => s.op === "setid"), "while still root");
+  assert.ok(write < indexOf(plan, (s) => s.op === "exec"), "before execve");
+  assert.deepEqual(plan[write], {
+    op: "write-file",
+    path: "/proc/self/attr/apparmor/exec",
+    data: "exec berth-default",
+    ignoreMissing: false,
+  });
+});

@@ -57,6 +57,8 @@ export interface HostFacts {
   callerNofile?: [bigint, bigint];
   /** Node's `process.arch` of the host, whose ABI every seccomp filter includes (default: this process's) */
   arch?: string;
+  /** whether the kernel enforces AppArmor (/sys/module/apparmor/parameters/enabled) */
+  apparmor?: boolean;
   warn(msg: string): void;
 }
 
@@ -170,6 +172,18 @@ export function processSteps(
   // before a seccomp profile (which may deny getcwd) is loaded; the user's chdir below applies
   // the user's permissions to the same place
   before.push({ op: "chdir", path: proc.cwd, verify: true });
+  if (proc.apparmorProfile) {
+    // a requested confinement the host cannot give is an error, never a silent downgrade (runc fails too)
+    if (!host.apparmor)
+      throw invalidArgument(`process.apparmorProfile: AppArmor is not enabled on this host ("${proc.apparmorProfile}")`);
+    // the profile takes effect at execve; written while still root, as runc does
+    before.push({
+      op: "write-file",
+      path: "/proc/self/attr/apparmor/exec",
+      data: `exec ${proc.apparmorProfile}`,
+      ignoreMissing: false,
+    });
+  }
   const after: Step[] = [];
   const beforeExec: Step[] = [];
   if (opts.seccomp) {

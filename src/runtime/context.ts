@@ -39,6 +39,7 @@ export function hostFacts(ctx: RuntimeContext, cgroupPaths: Record<string, strin
     exists: (p) => existsSync(p),
     cgroupPaths,
     warn: (m) => ctx.log("warning", m),
+    apparmor: apparmorEnabled(),
   };
   const nofile = callerNofile();
   if (nofile) facts.callerNofile = nofile;
@@ -55,4 +56,12 @@ function callerNofile(): [bigint, bigint] | undefined {
   const s = parse(soft);
   const h = parse(hard);
   return s !== undefined && h !== undefined ? [s, h] : undefined;
+}
+
+function apparmorEnabled(): boolean {
+  try {
+    return readFileSync("/sys/module/apparmor/parameters/enabled", "utf8").trim() === "Y";
+  } catch {
+    return false; // no AppArmor module at all
+  }
 }
