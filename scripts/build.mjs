@@ -1,6 +1,7 @@
 // Build: bundle each binary's entry point (fast start: one file, no resolution)
 // and compile every test file one-to-one for node --test.
 import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { build } from "esbuild";
 
@@ -23,7 +24,7 @@ const common = {
 };
 await build({
   ...common,
-  entryPoints: { "berth-runtime": "src/cli/runtime/entry.ts" },
+  entryPoints: { "berth-runtime": "src/cli/runtime/loader.ts", "berth-runtime-main": "src/cli/runtime/entry.ts" },
   bundle: true,
   format: "cjs",
   outExtension: { ".js": ".cjs" },
@@ -31,6 +32,8 @@ await build({
 });
 const tests = [...walk("src"), ...walk("test"), ...walk("bench")].filter((f) => f.endsWith(".ts"));
 await build({ ...common, entryPoints: tests, outdir: out, outbase: ".", format: "esm", bundle: false });
+// V8's code cache of the CLI, compiled by a warm-up run that executes its hot paths
+execFileSync(process.execPath, [join(out, "berth-runtime.cjs")], { env: { ...process.env, BERTH_CODE_CACHE_WARMUP: "1" } });
 rmSync("dist.old", { recursive: true, force: true });
 if (existsSync("dist")) renameSync("dist", "dist.old");
 renameSync(out, "dist");

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 import { failedPrecondition } from "../errors/index.js";
 import type { Hook } from "../oci/index.js";
 
@@ -8,6 +8,9 @@ import type { Hook } from "../oci/index.js";
  * on a non-zero exit or past its timeout.
  */
 export function runHooks(hooks: Hook[] | undefined, kind: string, state: string): void {
+  if (!hooks?.length) return;
+  // loaded on first use: child_process costs every runtime start ~4 ms otherwise
+  const { spawnSync } = process.getBuiltinModule("node:child_process") as typeof ChildProcess;
   for (const [i, h] of (hooks ?? []).entries()) {
     const args = h.args ?? [h.path];
     const r = spawnSync(h.path, args.slice(1), {

@@ -1,10 +1,11 @@
-import { closeSync, existsSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, unlinkSync } from "node:fs";
 import type { FlagSpec } from "../args.js";
 import { int, parseFlags, str } from "../args.js";
 import { resetHostCgroups } from "../../cgroups/index.js";
 import { invalidArgument } from "../../errors/index.js";
 import { native, setSpawner } from "../../native/index.js";
 import { NeedsLocalProcess } from "../../runtime/index.js";
+import { writeAll } from "../write-all.js";
 import type { Io } from "./main.js";
 import { main } from "./main.js";
 
@@ -136,9 +137,4 @@ async function serveOne(c: number): Promise<void> {
     for (const fd of fds) closeSync(fd);
     process.chdir("/");
   }
-}
-
-function writeAll(fd: number, s: string): void {
-  const b = Buffer.from(s);
-  for (let off = 0; off < b.length; ) off += writeSync(fd, b, off);
 }
