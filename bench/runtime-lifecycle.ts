@@ -43,7 +43,7 @@ interface Runtime {
 const berth = join(repo, "bin/berth-runtime");
 const warmSocket = join(work, "warm.sock");
 const runtimes: Runtime[] = [
-  { name: "berth-runtime", bin: berth, env: { BERTH_RUNTIME_COLD: "1" } },
+  { name: "berth-runtime", bin: berth, env: { BERTH_RUNTIME_WARM_SOCKET: join(work, "no-warm.sock") } },
   { name: "berth (warm)", bin: berth, env: { BERTH_RUNTIME_WARM_SOCKET: warmSocket } },
 ];
 const server = spawn(berth, ["warm", "--socket", warmSocket], { stdio: "ignore" });

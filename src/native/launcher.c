@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -85,23 +86,13 @@ static void forward(int sig) {
   if (waited_pid > 0) kill(waited_pid, sig);
 }
 
-/* Returns the exit code, or -1 to run cold. */
-static int try_warm(int argc, char **argv) {
-  if (getenv("BERTH_RUNTIME_COLD")) return -1;
-  if (argc > 1 && (strcmp(argv[1], "warm") == 0)) return -1;
-  const char *path = getenv("BERTH_RUNTIME_WARM_SOCKET");
-  if (!path || !*path) path = WARM_SOCKET;
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof addr.sun_path) return -1;
-  strcpy(addr.sun_path, path);
-  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
-    close(s);
-    return -1;
-  }
+/*
+ * One request over a connected SOCK_SEQPACKET socket to a Node server (the
+ * shared warm one, or our own child): send it, then do what it asks. Returns
+ * the exit code, or -1 when the server declined (run the CLI in-process).
+ * ack_timeout_ms < 0 waits for the server however long it takes to start.
+ */
+static int session(int s, int argc, char **argv, int ack_timeout_ms) {
   /* the request: {"argv":[...],"cwd":"...","umask":N,"nofile":"soft:hard"} with fds 0-2 */
   static char req[256 * 1024];
   size_t k = 0;
@@ -142,7 +133,7 @@ static int try_warm(int argc, char **argv) {
     return -1;
   }
   struct pollfd p = {.fd = s, .events = POLLIN};
-  if (poll(&p, 1, ACK_TIMEOUT_MS) <= 0) {
+  if (poll(&p, 1, ack_timeout_ms) <= 0) {
     close(s);
     return -1;
   }
@@ -217,6 +208,57 @@ static int try_warm(int argc, char **argv) {
   }
 }
 
+/* The shared warm server, if one listens. */
+static int try_warm(int argc, char **argv) {
+  const char *path = getenv("BERTH_RUNTIME_WARM_SOCKET");
+  if (!path || !*path) path = WARM_SOCKET;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof addr.sun_path) return -1;
+  strcpy(addr.sun_path, path);
+  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    close(s);
+    return -1;
+  }
+  return session(s, argc, argv, ACK_TIMEOUT_MS);
+}
+
+/*
+ * No warm server: start Node as our child and serve this one request the same
+ * way, so that the forks of the container still come from this small process
+ * (forking Node itself copies its whole address space, twice).
+ */
+static int try_private(int argc, char **argv, char **node_args, const char *node) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0) return -1;
+  fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+  pid_t child = fork();
+  if (child < 0) {
+    close(sv[0]);
+    close(sv[1]);
+    return -1;
+  }
+  if (child == 0) {
+    char num[16];
+    snprintf(num, sizeof num, "%d", sv[1]);
+    setenv("BERTH_RUNTIME_SERVE_FD", num, 1);
+    node_args[2] = NULL; /* the request carries the command line */
+    if (node && *node)
+      execv(node, node_args);
+    else
+      execvp("node", node_args);
+    _exit(127);
+  }
+  close(sv[1]);
+  int code = session(sv[0], argc, argv, -1);
+  while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
+  }
+  return code;
+}
+
 static void fmt_limit(char *buf, size_t len, rlim_t v) {
   if (v == RLIM_INFINITY)
     snprintf(buf, len, "unlimited");
@@ -234,9 +276,12 @@ int main(int argc, char **argv) {
     setenv("BERTH_CALLER_NOFILE", both, 1);
     snprintf(nofile_env, sizeof nofile_env, "%s", both);
   }
-  int code = try_warm(argc, argv);
-  if (code >= 0) return code;
   unsetenv("NODE_EXTRA_CA_CERTS");
+  int plain = getenv("BERTH_RUNTIME_COLD") || (argc > 1 && strcmp(argv[1], "warm") == 0);
+  if (!plain) {
+    int code = try_warm(argc, argv);
+    if (code >= 0) return code;
+  }
 
   /* <root>/build/Release/berth-runtime -> <root>/dist/berth-runtime.cjs */
   char exe[PATH_MAX];
@@ -259,6 +304,12 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) args[k++] = argv[i];
   args[k] = NULL;
   const char *node = getenv("BERTH_NODE");
+  if (!plain) {
+    char *saved = args[2];
+    int code = try_private(argc, argv, args, node);
+    if (code >= 0) return code;
+    args[2] = saved; /* declined (an attached terminal, stdin): run the CLI here */
+  }
   if (node && *node)
     execv(node, args);
   else

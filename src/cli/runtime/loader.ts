@@ -9,7 +9,7 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { Module } from "node:module";
 import { join } from "node:path";
-import { Script } from "node:vm";
+import { Script, constants as vmConstants } from "node:vm";
 
 declare const __dirname: string;
 
@@ -22,7 +22,13 @@ try {
 } catch {
   // no cache yet: this run writes one
 }
-const script = new Script(Module.wrap(source), cachedData ? { filename: file, cachedData } : { filename: file });
+// import() inside the bundle goes to Node's own loader, as it would outside a vm.Script
+const importModuleDynamically = vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+const script = new Script(Module.wrap(source), {
+  filename: file,
+  ...(cachedData ? { cachedData } : {}),
+  importModuleDynamically: importModuleDynamically as never,
+});
 if (!cachedData || script.cachedDataRejected) {
   process.once("exit", () => {
     try {

@@ -1,4 +1,5 @@
-import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import type * as ChildProcess from "node:child_process";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { FlagSpec } from "../args.js";
 import { bool, int, list, parseFlags, str } from "../args.js";
@@ -264,7 +265,7 @@ async function command(ctx: RuntimeContext, cmd: string, argv: string[], io: Io)
         return 0;
       }
       if (format !== "table") throw invalidArgument(`ps: --format: want table or json, got "${format}"`);
-      const { execFileSync } = await import("node:child_process");
+      const { execFileSync } = process.getBuiltinModule("node:child_process") as typeof ChildProcess;
       const out = execFileSync("ps", psArgs.length ? psArgs : ["-ef"], { encoding: "utf8" }).split("\n");
       const header = out[0] ?? "";
       const col = header.trim().split(/\s+/).indexOf("PID");
@@ -330,7 +331,6 @@ async function command(ctx: RuntimeContext, cmd: string, argv: string[], io: Io)
       if (file) {
         // as runc: with --resources, every other flag is ignored
         if (file === "-" && ctx.waitProcess) throw new rt.NeedsLocalProcess("update --resources - reads the caller's stdin");
-        const { readFileSync } = await import("node:fs");
         resources = rt.parseResourcesJson(readFileSync(file === "-" ? 0 : file, "utf8"), file === "-" ? "stdin" : file);
       } else {
         request = {};

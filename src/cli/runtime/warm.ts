@@ -83,6 +83,15 @@ export async function serveWarm(argv: string[], io: Io): Promise<number> {
   }
 }
 
+/** Serve the one request of a launcher that started this process as its private server. */
+export async function serveOnce(c: number): Promise<void> {
+  try {
+    await serveOne(c);
+  } finally {
+    closeSync(c);
+  }
+}
+
 async function serveOne(c: number): Promise<void> {
   const n = native();
   const first = n.recvPacket(c, 1000);
