@@ -1,4 +1,4 @@
-import { errnoCode } from "../errors/index.js";
+import { errnoCode, failedPrecondition } from "../errors/index.js";
 import { canKill, cgroupOf, loadState, requireStatus, statusOf } from "./container-state.js";
 import type { ContainerState } from "./container-state.js";
 import type { RuntimeContext } from "./context.js";
@@ -11,6 +11,9 @@ export function kill(ctx: RuntimeContext, id: string, signal: number, all: boole
     signalAll(s, signal);
     return;
   }
+  // containerd-shim and podman recognise runc's words "container not running" and then treat
+  // the process as already finished; any other message fails `docker kill` or `stop` on a race
+  if (st === "stopped") throw failedPrecondition(`cannot kill container "${id}": container not running`);
   requireStatus(id, st, canKill(st), "kill");
   if (all) signalAll(s, signal);
   else signalPid(s.pid, signal);
