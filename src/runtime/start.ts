@@ -22,16 +22,21 @@ export function start(ctx: RuntimeContext, id: string): ContainerState {
   }
   try {
     const buf = Buffer.alloc(1);
-    for (let i = 0; ; i++) {
-      let n = 0;
+    const readByte = (): boolean => {
       try {
-        n = readSync(fd, buf, 0, 1, null);
+        return readSync(fd, buf, 0, 1, null) === 1;
       } catch (err) {
         if (errnoCode(err) !== "EAGAIN") throw err;
+        return false;
       }
-      if (n === 1) break;
-      if (processStart(s.pid) !== s.pidStart)
+    };
+    for (let i = 0; !readByte(); i++) {
+      // a quick container may write the byte, exec and exit between our read and this check:
+      // the byte then still waits in the fifo, so read once more before calling the init gone
+      if (processStart(s.pid) !== s.pidStart) {
+        if (readByte()) break;
         throw failedPrecondition(`cannot start container "${id}": its init process is gone`);
+      }
       sleepMs(i < 100 ? 0.1 : 5);
     }
     // the init holds the fifo until its execve closes it: EOF means the container's process runs

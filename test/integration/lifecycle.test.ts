@@ -10,6 +10,14 @@ rtest("run attached: stdout and exit 0", (h) => {
   assert.equal(r.stdout, "hello from the container\n");
 });
 
+rtest("run attached: a container that exits at once, many times, is never reported gone before start", (h) => {
+  // the init can write the exec fifo, exec and exit between two looks of `start`
+  for (let i = 0; i < 25; i++) {
+    const r = h.run(["true"]);
+    assert.equal(r.code, 0, `run ${i}: ${r.stderr}`);
+  }
+});
+
 rtest("run attached: the exit code is propagated", (h) => {
   assert.equal(h.run(["sh", "-c", "exit 3"]).code, 3);
   assert.equal(h.run(["false"]).code, 1);
