@@ -147,6 +147,17 @@ static napi_value js_waitpid(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/* A unix socket address from a JS string; -1 when the path does not fit sun_path
+ * (it would otherwise be cut silently and name another socket). */
+static int unix_addr(napi_env env, napi_value v, struct sockaddr_un *addr) {
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok || len >= sizeof addr->sun_path) return -1;
+  napi_get_value_string_utf8(env, v, addr->sun_path, sizeof addr->sun_path, &len);
+  return 0;
+}
+
 /* mkfifo(path, mode) */
 static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -163,10 +174,8 @@ static napi_value js_send_fd(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   get_args(env, info, 3, argv);
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
+  if (unix_addr(env, argv[0], &addr) < 0) return throw_errno(env, ENAMETOOLONG, "console socket path");
   size_t len;
-  CHECK(napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof addr.sun_path, &len));
   int fd = arg_i32(env, argv[1]);
   char name[256];
   CHECK(napi_get_value_string_utf8(env, argv[2], name, sizeof name, &len));
@@ -189,10 +198,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   get_args(env, info, 1, argv);
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  size_t len;
-  CHECK(napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof addr.sun_path, &len));
+  if (unix_addr(env, argv[0], &addr) < 0) return throw_errno(env, ENAMETOOLONG, "warm socket path");
   int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0) return throw_errno(env, errno, "socket");
   unlink(addr.sun_path);
