@@ -124,6 +124,23 @@ interface Result {
 }
 
 /**
+ * `exec` through a client (docker or podman) into a running container: output, exit code, and
+ * the exec'd process in the init's cgroups (top, stop and kill --all rely on it). Repeated,
+ * because the launch race these tests once caught showed up one exec in a few.
+ */
+async function checkExec(cli: (args: string[]) => Promise<Result>, name: string): Promise<void> {
+  const out = await cli(["exec", name, "echo", "hello from exec"]);
+  assert.equal(out.code, 0, show(out));
+  assert.equal(out.stdout, "hello from exec\n");
+  const code = await cli(["exec", name, "sh", "-c", "exit 7"]);
+  assert.equal(code.code, 7, show(code));
+  for (let i = 0; i < 4; i++) {
+    const cg = await cli(["exec", name, "sh", "-c", 'test "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)"']);
+    assert.equal(cg.code, 0, `exec ${i}: not in the container's cgroup: ${show(cg)}`);
+  }
+}
+
+/**
  * Run a command to completion; never throws. stdin is /dev/null. Resolves at
  * exit even if a daemonised grandchild (conmon, a shim) still holds our pipes.
  */
@@ -554,16 +571,7 @@ describe(`docker run --runtime berth (dockerd 20.10 + containerd-shim) on ${RUNT
   test("run -d + exec: output, exit code, and the exec'd process sits in the container's cgroup", async () => {
     const name = `exec-${suffix}`;
     await runDetached(name, TRAPS_TERM);
-    const out = await docker(["exec", name, "echo", "hello from exec"]);
-    assert.equal(out.code, 0, show(out));
-    assert.equal(out.stdout, "hello from exec\n");
-    const code = await docker(["exec", name, "sh", "-c", "exit 7"]);
-    assert.equal(code.code, 7, show(code));
-    // the runtime must move each exec'd process into the init's cgroups (docker top, stop and kill --all rely on it)
-    for (let i = 0; i < 4; i++) {
-      const cg = await docker(["exec", name, "sh", "-c", 'test "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)"']);
-      assert.equal(cg.code, 0, `exec ${i}: not in the container's cgroup: ${show(cg)}`);
-    }
+    await checkExec(docker, name);
   });
 
   test("top: lists the init by its host pid", async () => {
@@ -811,15 +819,7 @@ describe(`podman --runtime ${RUNTIME.label} (conmon)`, { skip: podmanSkip }, () 
   test("run -d + exec: output, exit code, and the exec'd process sits in the container's cgroup", async () => {
     const name = `exec-${suffix}`;
     await runDetached(name, TRAPS_TERM);
-    const out = await podman(["exec", name, "echo", "hello from exec"]);
-    assert.equal(out.code, 0, show(out));
-    assert.equal(out.stdout, "hello from exec\n");
-    const code = await podman(["exec", name, "sh", "-c", "exit 7"]);
-    assert.equal(code.code, 7, show(code));
-    for (let i = 0; i < 4; i++) {
-      const cg = await podman(["exec", name, "sh", "-c", 'test "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)"']);
-      assert.equal(cg.code, 0, `exec ${i}: not in the container's cgroup: ${show(cg)}`);
-    }
+    await checkExec(podman, name);
   });
 
   test("stop: a process that traps TERM exits at once; PID 1 ignoring TERM is killed (137)", async () => {
