@@ -1,7 +1,8 @@
 /*
  * N-API binding of the executor and the few syscalls Node lacks: SOCK_SEQPACKET
  * messages with SCM_RIGHTS, mkfifo, waitpid, prctl(PR_SET_CHILD_SUBREAPER),
- * and sending an fd to a unix socket path (the OCI console socket).
+ * sending an fd to a unix socket path (the OCI console socket), and for the image
+ * side mknod, xattrs, mount and flock.
  * Every function is synchronous and policy-free; src/native/index.ts types them.
  */
 #define _GNU_SOURCE
@@ -22,7 +23,10 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "executor.h"
@@ -47,7 +51,8 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
     name = #x; \
     break;
     E(ENOENT) E(EEXIST) E(EPERM) E(EACCES) E(EINVAL) E(EAGAIN) E(ECONNREFUSED) E(ENOTSOCK) E(EBADF) E(ECHILD) E(ESRCH)
-        E(ETIMEDOUT) E(EPIPE) E(ENOTDIR) E(ENAMETOOLONG) E(EMFILE) E(ENOMEM)
+        E(ETIMEDOUT) E(EPIPE) E(ENOTDIR) E(ENAMETOOLONG) E(EMFILE) E(ENOMEM) E(ENODATA) E(ENOTSUP) E(ERANGE)
+        E(EBUSY) E(ELOOP) E(ENOSPC) E(EROFS) E(EISDIR) E(ENOTEMPTY) E(EXDEV)
 #undef E
   }
   snprintf(buf, sizeof buf, "%s: %s", what, strerror(err));
@@ -372,6 +377,110 @@ static napi_value js_set_blocking(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* the path argument i into buf (PATH_MAX); false after throwing */
+static bool arg_path(napi_env env, napi_value v, char *buf, size_t size) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok || len + 1 >= size) {
+    napi_throw_error(env, "ENAMETOOLONG", "path too long or not a string");
+    return false;
+  }
+  return true;
+}
+
+/* mknod(path, mode, major, minor): mode carries the file type (S_IFCHR, S_IFBLK, S_IFIFO) */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  get_args(env, info, 4, argv);
+  char path[4096];
+  if (!arg_path(env, argv[0], path, sizeof path)) return NULL;
+  dev_t dev = makedev((unsigned)arg_i32(env, argv[2]), (unsigned)arg_i32(env, argv[3]));
+  if (mknod(path, (mode_t)arg_i32(env, argv[1]), dev) < 0) return throw_errno(env, errno, "mknod");
+  return NULL;
+}
+
+/* lsetxattr(path, name, value: Buffer) */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  get_args(env, info, 3, argv);
+  char path[4096], name[256];
+  if (!arg_path(env, argv[0], path, sizeof path) || !arg_path(env, argv[1], name, sizeof name)) return NULL;
+  void *data = NULL;
+  size_t len = 0;
+  CHECK(napi_get_buffer_info(env, argv[2], &data, &len));
+  if (lsetxattr(path, name, data, len, 0) < 0) return throw_errno(env, errno, "lsetxattr");
+  return NULL;
+}
+
+/* lgetxattr(path, name): Buffer, or null when the attribute is absent */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out;
+  get_args(env, info, 2, argv);
+  char path[4096], name[256];
+  if (!arg_path(env, argv[0], path, sizeof path) || !arg_path(env, argv[1], name, sizeof name)) return NULL;
+  static char value[65536];
+  ssize_t n = lgetxattr(path, name, value, sizeof value);
+  if (n < 0 && errno == ENODATA) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  if (n < 0) return throw_errno(env, errno, "lgetxattr");
+  void *dst;
+  CHECK(napi_create_buffer_copy(env, (size_t)n, value, &dst, &out));
+  return out;
+}
+
+/* llistxattr(path): the attribute names */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out, s;
+  get_args(env, info, 1, argv);
+  char path[4096];
+  if (!arg_path(env, argv[0], path, sizeof path)) return NULL;
+  static char names[65536];
+  ssize_t n = llistxattr(path, names, sizeof names);
+  if (n < 0 && (errno == ENOTSUP)) n = 0;
+  if (n < 0) return throw_errno(env, errno, "llistxattr");
+  CHECK(napi_create_array(env, &out));
+  uint32_t i = 0;
+  for (ssize_t off = 0; off < n;) {
+    size_t len = strlen(names + off);
+    if (len > 0) {
+      napi_create_string_utf8(env, names + off, len, &s);
+      napi_set_element(env, out, i++, s);
+    }
+    off += (ssize_t)len + 1;
+  }
+  return out;
+}
+
+/* mount(source, target, fstype, flags, data) */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  get_args(env, info, 5, argv);
+  static char source[4096], target[4096], fstype[64], data[8192];
+  if (!arg_path(env, argv[0], source, sizeof source) || !arg_path(env, argv[1], target, sizeof target) ||
+      !arg_path(env, argv[2], fstype, sizeof fstype) || !arg_path(env, argv[4], data, sizeof data))
+    return NULL;
+  double flags = 0;
+  napi_get_value_double(env, argv[3], &flags);
+  if (mount(source, target, fstype[0] ? fstype : NULL, (unsigned long)flags, data[0] ? data : NULL) < 0)
+    return throw_errno(env, errno, "mount");
+  return NULL;
+}
+
+/* flock(fd, op): LOCK_SH 1, LOCK_EX 2, LOCK_NB 4, LOCK_UN 8; false when LOCK_NB finds it held */
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out;
+  get_args(env, info, 2, argv);
+  int r = flock(arg_i32(env, argv[0]), arg_i32(env, argv[1]));
+  if (r < 0 && errno == EWOULDBLOCK) {
+    napi_get_boolean(env, false, &out);
+    return out;
+  }
+  if (r < 0) return throw_errno(env, errno, "flock");
+  napi_get_boolean(env, true, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   struct {
     const char *name;
@@ -382,6 +491,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setSubreaper", js_set_subreaper}, {"setWinsize", js_set_winsize}, {"setRaw", js_set_raw},
       {"setBlocking", js_set_blocking}, {"umount", js_umount}, {"listen", js_listen}, {"accept", js_accept},
       {"peerUid", js_peer_uid}, {"sendPacket", js_send_packet}, {"recvPacket", js_recv_packet},
+      {"mknod", js_mknod}, {"lsetxattr", js_lsetxattr}, {"lgetxattr", js_lgetxattr}, {"llistxattr", js_llistxattr},
+      {"mount", js_mount}, {"flock", js_flock},
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
     napi_value f;

@@ -43,6 +43,16 @@ export interface Binding {
   peerUid(fd: number): number;
   sendPacket(fd: number, data: Buffer, fds: number[]): void;
   recvPacket(fd: number, timeoutMs: number): { data: Buffer; fds: number[] } | null;
+  /** mknod(2); mode includes the type bits (S_IFCHR, S_IFBLK, S_IFIFO) */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  /** null when the attribute is absent */
+  lgetxattr(path: string, name: string): Buffer | null;
+  llistxattr(path: string): string[];
+  /** mount(2); fstype and data may be "" */
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  /** flock(2): LOCK_SH 1, LOCK_EX 2, LOCK_NB 4, LOCK_UN 8; false when LOCK_NB finds the lock held */
+  flock(fd: number, op: number): boolean;
 }
 
 let binding: Binding | undefined;
