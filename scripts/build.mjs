@@ -1,6 +1,6 @@
 // Build: bundle each binary's entry point (fast start: one file, no resolution)
 // and compile every test file one-to-one for node --test.
-import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -30,6 +30,19 @@ await build({
   outExtension: { ".js": ".cjs" },
   outdir: out,
 });
+// the berth CLI: one bundle with a shebang (bin/berth links to it); better-sqlite3 is a native
+// module, loaded from node_modules at run time
+await build({
+  ...common,
+  entryPoints: { berth: "src/cli/berth/entry.ts" },
+  bundle: true,
+  format: "cjs",
+  outExtension: { ".js": ".cjs" },
+  outdir: out,
+  external: ["better-sqlite3"],
+  banner: { js: "#!/usr/bin/env node" },
+});
+chmodSync(join(out, "berth.cjs"), 0o755);
 const tests = [...walk("src"), ...walk("test"), ...walk("bench")].filter((f) => f.endsWith(".ts"));
 await build({ ...common, entryPoints: tests, outdir: out, outbase: ".", format: "esm", bundle: false });
 // V8's code cache of the CLI, compiled by a warm-up run that executes its hot paths

@@ -117,3 +117,15 @@ test("typed accessors ignore values of the wrong type", () => {
   assert.equal(int(flags, "bundle"), undefined);
   assert.deepEqual(list(flags, "bundle"), []);
 });
+
+test("interspersed flags (docker's CLI): flags after positionals, combined short booleans, -- ends flags", () => {
+  const specs = [
+    { name: "quiet", short: "q", type: "bool" as const },
+    { name: "all", short: "a", type: "bool" as const },
+    { name: "format", type: "string" as const },
+  ];
+  const r = parseFlags(["busybox", "--format", "json", "-qa", "--", "--not-a-flag"], specs, "images", { interspersed: true });
+  assert.deepEqual(r.flags, { format: "json", quiet: true, all: true });
+  assert.deepEqual(r.rest, ["busybox", "--not-a-flag"]);
+  assert.deepEqual(parseFlags(["x", "--format", "json"], specs, "images").rest, ["x", "--format", "json"]);
+});

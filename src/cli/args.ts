@@ -12,10 +12,17 @@ export type FlagValues = Record<string, string | boolean | number | string[] | u
 /**
  * Parse flags the way runc's CLI does: `--flag value`, `--flag=value`, `-f value`,
  * booleans as `--flag` or `--flag=false`; parsing stops at the first positional
- * argument or at `--`, and everything after is positional.
+ * argument or at `--`, and everything after is positional. With `interspersed`
+ * (docker's CLI), flags may also follow positional arguments, up to `--`.
  */
-export function parseFlags(argv: string[], specs: FlagSpec[], where: string): { flags: FlagValues; rest: string[] } {
+export function parseFlags(
+  argv: string[],
+  specs: FlagSpec[],
+  where: string,
+  opts: { interspersed?: boolean } = {},
+): { flags: FlagValues; rest: string[] } {
   const flags: FlagValues = {};
+  const positional: string[] = [];
   let i = 0;
   const find = (name: string, short: boolean) => specs.find((s) => (short ? s.short === name : s.name === name));
   for (; i < argv.length; i++) {
@@ -24,7 +31,12 @@ export function parseFlags(argv: string[], specs: FlagSpec[], where: string): { 
       i++;
       break;
     }
-    if (!a.startsWith("-") || a === "-") break;
+    if (!a.startsWith("-") || a === "-") {
+      // docker's CLI (cobra) takes flags after positional arguments too
+      if (!opts.interspersed) break;
+      positional.push(a);
+      continue;
+    }
     const isLong = a.startsWith("--");
     const body = a.slice(isLong ? 2 : 1);
     const eq = body.indexOf("=");
@@ -32,6 +44,11 @@ export function parseFlags(argv: string[], specs: FlagSpec[], where: string): { 
     let spec = find(name, !isLong);
     // urfave/cli accepts single-dash long names too (-bundle, -pid-file)
     if (!spec && !isLong) spec = find(name, false);
+    // combined short booleans, as docker's `-it` or `-qa`
+    if (!spec && !isLong && eq < 0 && name.length > 1 && [...name].every((c) => find(c, true)?.type === "bool")) {
+      for (const c of name) flags[(find(c, true) as FlagSpec).name] = true;
+      continue;
+    }
     if (!spec) throw invalidArgument(`${where}: flag provided but not defined: -${isLong ? "-" : ""}${name}`);
     let value: string | undefined = eq >= 0 ? body.slice(eq + 1) : undefined;
     if (spec.type === "bool") {
@@ -52,7 +69,7 @@ export function parseFlags(argv: string[], specs: FlagSpec[], where: string): { 
       flags[spec.name] = [...((flags[spec.name] as string[] | undefined) ?? []), value];
     } else flags[spec.name] = value;
   }
-  return { flags, rest: argv.slice(i) };
+  return { flags, rest: [...positional, ...argv.slice(i)] };
 }
 
 export const str = (f: FlagValues, k: string): string | undefined => (typeof f[k] === "string" ? (f[k] as string) : undefined);

@@ -27,4 +27,6 @@ export interface LayerSink {
   unpack(layer: LayerRef, body: Readable): Promise<void>;
   /** all layers were fed: finish (commit in chain order) and return the top chain ID */
   finish(layers: readonly LayerRef[]): Promise<string>;
+  /** the pull failed: drop whatever was unpacked but not committed */
+  abort?(): Promise<void>;
 }

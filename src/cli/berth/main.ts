@@ -1,0 +1,160 @@
+import type { ImageService } from "../../daemon/index.js";
+import { BerthError, describe, invalidArgument } from "../../errors/index.js";
+import { bool, type FlagSpec, list, parseFlags, str } from "../args.js";
+import {
+  type Io,
+  imagesCmd,
+  importCmd,
+  inspectCmd,
+  loadCmd,
+  mountCmd,
+  pruneCmd,
+  pullCmd,
+  rmiCmd,
+  saveCmd,
+  tagCmd,
+  unmountCmd,
+} from "./image-commands.js";
+import { loginCmd, logoutCmd } from "./login.js";
+
+export const VERSION = "0.1.0";
+
+const GLOBAL: FlagSpec[] = [
+  { name: "data-root", type: "string" },
+  { name: "insecure-registry", type: "list" },
+  { name: "registry-mirror", type: "list" },
+  { name: "snapshotter", type: "string" },
+  { name: "storage-driver", type: "string" },
+  { name: "debug", short: "D", type: "bool" },
+  { name: "version", short: "v", type: "bool" },
+  { name: "help", short: "h", type: "bool" },
+];
+
+const USAGE = `Usage:  berth [OPTIONS] COMMAND
+
+A container engine: images from OCI registries, containers on any OCI runtime.
+
+Options:
+      --data-root DIR            where images and containers live (default /var/lib/berth, env BERTH_DATA_ROOT)
+      --insecure-registry HOST   allow plain HTTP and unverified TLS for HOST[:PORT] or a CIDR (repeatable)
+      --registry-mirror URL      a mirror tried before docker.io (repeatable)
+      --snapshotter NAME         overlayfs (default) or native
+  -D, --debug                    print error causes in full
+  -v, --version                  print the version
+
+Image commands:
+  pull        Download an image from a registry
+  images      List images (--format json, -q, --digests)
+  rmi         Remove images (-f)
+  tag         Give an image another name
+  save        Write images to an archive (--format docker-archive|oci-archive|oci-dir, -o FILE)
+  load        Load images from an archive (-i FILE)
+  import      Create an image from a rootfs tarball
+  login       Log in to a registry
+  logout      Log out from a registry
+  image       Manage images: ls, pull, rm, inspect, tag, save, load, import, mount, unmount, prune
+
+Run 'berth COMMAND --help' for more information on a command.
+`;
+
+type Cmd = (svc: () => Promise<ImageService>, args: string[], io: Io) => Promise<number>;
+
+const top: Record<string, Cmd> = {
+  pull: pullCmd,
+  images: imagesCmd,
+  rmi: rmiCmd,
+  tag: tagCmd,
+  save: saveCmd,
+  load: loadCmd,
+  import: importCmd,
+};
+
+const imageSub: Record<string, Cmd> = {
+  ls: imagesCmd,
+  list: imagesCmd,
+  pull: pullCmd,
+  rm: rmiCmd,
+  remove: rmiCmd,
+  inspect: inspectCmd,
+  tag: tagCmd,
+  save: saveCmd,
+  load: loadCmd,
+  import: importCmd,
+  mount: mountCmd,
+  unmount: unmountCmd,
+  umount: unmountCmd,
+  prune: pruneCmd,
+};
+
+/** The berth CLI. Exit codes as docker's: 0, 1 for a failed operation, 125 for bad usage. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  let debug = false;
+  try {
+    const { flags, rest } = parseFlags(argv, GLOBAL, "berth");
+    debug = bool(flags, "debug");
+    if (bool(flags, "version")) {
+      io.out(`berth version ${VERSION}\n`);
+      return 0;
+    }
+    const [cmd, ...args] = rest;
+    if (!cmd || bool(flags, "help") || cmd === "help") {
+      io.out(USAGE);
+      return cmd || bool(flags, "help") ? 0 : 1;
+    }
+    if (args.includes("--help") || args.includes("-h")) {
+      io.out(USAGE);
+      return 0;
+    }
+    const root = str(flags, "data-root") ?? process.env["BERTH_DATA_ROOT"] ?? "/var/lib/berth";
+    const snap = str(flags, "snapshotter") ?? str(flags, "storage-driver");
+    if (
+      snap !== undefined &&
+      snap !== "overlayfs" &&
+      snap !== "overlay" &&
+      snap !== "overlay2" &&
+      snap !== "native" &&
+      snap !== "vfs"
+    )
+      throw invalidArgument(`--snapshotter ${snap}: use overlayfs or native`);
+    let service: ImageService | undefined;
+    const svc = async () => {
+      if (!service) {
+        const { ImageService } = await import("../../daemon/index.js");
+        service = await ImageService.open({
+          root,
+          ...(snap ? { snapshotter: snap === "native" || snap === "vfs" ? "native" : "overlayfs" } : {}),
+          registry: {
+            insecureRegistries: list(flags, "insecure-registry"),
+            mirrors: list(flags, "registry-mirror").length ? { "docker.io": list(flags, "registry-mirror") } : {},
+            userAgent: `berth/${VERSION}`,
+          },
+        });
+      }
+      return service;
+    };
+    if (cmd === "version") {
+      io.out(`berth version ${VERSION}\n`);
+      return 0;
+    }
+    if (cmd === "login") return await loginCmd(args, io, { insecure: list(flags, "insecure-registry") });
+    if (cmd === "logout") return await logoutCmd(args, io);
+    if (cmd === "image") {
+      const [sub, ...subArgs] = args;
+      const f = sub ? imageSub[sub] : undefined;
+      if (!f) throw invalidArgument(`image: unknown command ${JSON.stringify(sub ?? "")} (see 'berth --help')`);
+      return await f(svc, subArgs, io);
+    }
+    const f = top[cmd];
+    if (!f) throw invalidArgument(`unknown command "${cmd}" for "berth" (see 'berth --help')`);
+    return await f(svc, args, io);
+  } catch (e) {
+    io.err(`Error: ${describe(e)}\n`);
+    if (debug && e instanceof Error && !(e instanceof BerthError)) io.err(`${e.stack}\n`);
+    return e instanceof BerthError && e.kind === "InvalidArgument" && /^[a-z ]*:? ?(flag|unknown command|"berth)/.test(e.message)
+      ? 125
+      : 1;
+  } finally {
+    const { closeDatabases } = await import("../../images/index.js");
+    closeDatabases();
+  }
+}
