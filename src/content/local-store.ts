@@ -226,6 +226,7 @@ class OpenIngest implements Ingest {
   private hash: Hash;
   private written: number;
   private done = false;
+  private released = false;
 
   private constructor(
     private readonly store: LocalContentStore,
@@ -315,9 +316,19 @@ class OpenIngest implements Ingest {
     await this.fh.sync();
     await this.fh.close();
     this.done = true;
-    await rename(this.dataPath, this.store.path(this.digest));
-    await releaseLock(this.lockFd, this.lockPath);
+    try {
+      await rename(this.dataPath, this.store.path(this.digest));
+    } finally {
+      await this.release(true);
+    }
     return { digest: this.digest, size: this.written };
+  }
+
+  /** Drop the lock exactly once (unlinking the lock file unless the partial data is kept). */
+  private async release(unlinkIt: boolean): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await releaseLock(this.lockFd, this.lockPath, unlinkIt);
   }
 
   async close(): Promise<void> {
@@ -325,16 +336,17 @@ class OpenIngest implements Ingest {
     this.done = true;
     await this.fh.close();
     // keep the lock file: the partial data beside it is resumable
-    await releaseLock(this.lockFd, this.lockPath, false);
+    await this.release(false);
   }
 
   async abort(): Promise<void> {
+    if (this.released) return;
     if (!this.done) {
       this.done = true;
       await this.fh.close();
     }
     await truncateFile(this.dataPath, 0).catch(() => {});
     await unlink(this.dataPath).catch(() => {});
-    await releaseLock(this.lockFd, this.lockPath);
+    await this.release(true);
   }
 }

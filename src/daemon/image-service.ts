@@ -18,6 +18,7 @@ import {
   ImageStore,
   isIdName,
   layerRefs,
+  migrate,
   openDatabase,
   type PullEvent,
   parseTagName,
@@ -26,9 +27,16 @@ import {
   resolveImage,
 } from "../images/index.js";
 import { chainIds, type ImageConfig, type Manifest, type Platform, parseImageConfig, parseManifest } from "../oci/index.js";
-import { familiarName, parseReference, RegistryClient, type RegistryOptions, loadCredentials } from "../registry/index.js";
+import {
+  familiarName,
+  familiarRepository,
+  loadCredentials,
+  parseReference,
+  RegistryClient,
+  type RegistryOptions,
+} from "../registry/index.js";
 import { createSnapshotter, mountAll, Unpacker, unmountAll, type Snapshotter } from "../snapshots/index.js";
-import { withStoreLock } from "./store-lock.js";
+import { acquireStoreLock, withStoreLock } from "./store-lock.js";
 
 export interface ImageServiceOptions {
   /** the data root (`/var/lib/berth`): content/, snapshots/, metadata.db */
@@ -83,7 +91,16 @@ export class ImageService {
   static async open(opts: ImageServiceOptions): Promise<ImageService> {
     mkdirSync(opts.root, { recursive: true, mode: 0o711 });
     const db = openDatabase(opts.root);
-    const snapshotter = await createSnapshotter({ root: opts.root, db, ...(opts.snapshotter ? { kind: opts.snapshotter } : {}) });
+    migrate(db, "daemon/1", "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    // a data root keeps the snapshotter it started with (docker's storage driver): another one
+    // would not see its images
+    const saved = (db.prepare("SELECT value FROM settings WHERE key = 'snapshotter'").get() as { value: string } | undefined)
+      ?.value;
+    if (saved && opts.snapshotter && saved !== opts.snapshotter)
+      throw failedPrecondition(`data root ${opts.root} uses the ${saved} snapshotter, not ${opts.snapshotter}`);
+    const kind = (saved ?? opts.snapshotter) as "overlayfs" | "native" | undefined;
+    const snapshotter = await createSnapshotter({ root: opts.root, db, ...(kind ? { kind } : {}) });
+    if (!saved) db.prepare("INSERT OR IGNORE INTO settings (key, value) VALUES ('snapshotter', ?)").run(snapshotter.name);
     return new ImageService(opts, db, snapshotter);
   }
 
@@ -97,9 +114,10 @@ export class ImageService {
     opts: { platform?: Platform; onEvent?: (e: PullEvent) => void; signal?: AbortSignal } = {},
   ): Promise<ImageRecord> {
     const ref = parseReference(name);
+    const client = this.registry();
     return withStoreLock(this.root, "shared", () =>
       pull(ref, {
-        client: this.registry(),
+        client,
         content: this.content,
         images: this.images,
         sink: new Unpacker({ snapshotter: this.snapshotter }),
@@ -107,7 +125,7 @@ export class ImageService {
         ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       }),
-    );
+    ).finally(() => client.close());
   }
 
   get(name: string): ImageRecord {
@@ -172,7 +190,7 @@ export class ImageService {
     return {
       Id: rec.config.digest,
       RepoTags: all.filter((r) => parseReference(r.name).tag !== undefined).map((r) => familiarName(parseReference(r.name))),
-      RepoDigests: [...new Set(all.map((r) => `${familiar(repoOf(r.name))}@${r.target.digest}`))],
+      RepoDigests: [...new Set(all.map((r) => `${familiarRepository(parseReference(r.name))}@${r.target.digest}`))],
       Parent: "",
       Comment: config.history?.[config.history.length - 1]?.comment ?? "",
       Created: config.created ?? "",
@@ -191,10 +209,12 @@ export class ImageService {
   }
 
   /** Give an existing image another name. */
-  tag(source: string, target: string): ImageRecord {
-    const rec = this.get(source);
-    const name = parseTagName(target);
-    return this.images.put({ name, target: rec.target, manifest: rec.manifest, config: rec.config, platform: rec.platform });
+  async tag(source: string, target: string): Promise<ImageRecord> {
+    return withStoreLock(this.root, "shared", async () => {
+      const rec = this.get(source);
+      const name = parseTagName(target);
+      return this.images.put({ name, target: rec.target, manifest: rec.manifest, config: rec.config, platform: rec.platform });
+    });
   }
 
   /**
@@ -215,8 +235,10 @@ export class ImageService {
           `unable to delete ${rec.config.digest.slice(7, 19)} (must be forced): image is referenced in multiple repositories`,
         );
       const last = all.every((r) => targets.some((x) => x.name === r.name));
-      if (last && this.mounted(rec)) {
-        if (!opts.force) throw failedPrecondition(`image ${name}: it is mounted (berth image unmount ${name})`);
+      if (last && this.snapshotter.stat(this.mountKey(rec))) {
+        if (this.mounted(rec) && !opts.force)
+          throw failedPrecondition(`image ${name}: it is mounted (berth image unmount ${name})`);
+        // mounted and forced, or a stale row from a reboot or a killed mount
         await this.unmountRecord(rec);
       }
       const untagged: string[] = [];
@@ -266,13 +288,15 @@ export class ImageService {
     return join(this.root, "image-mounts", rec.config.digest.replace(/^sha256:/, ""));
   }
 
+  /** mounted now: the view snapshot exists and its mount is there (a reboot or a kill can leave a stale row) */
   mounted(rec: ImageRecord): boolean {
-    return this.snapshotter.stat(this.mountKey(rec)) !== undefined;
+    return this.snapshotter.stat(this.mountKey(rec)) !== undefined && isMountPoint(this.mountPath(rec));
   }
 
   /** podman's `image mount`: a read-only mount of the image's rootfs; returns its path (idempotent). */
   async mount(name: string): Promise<string> {
-    return withStoreLock(this.root, "shared", async () => {
+    // exclusive: two mounts of one image, or a mount racing rmi, must not interleave
+    return withStoreLock(this.root, "exclusive", async () => {
       const rec = this.get(name);
       const target = this.mountPath(rec);
       const key = this.mountKey(rec);
@@ -294,9 +318,9 @@ export class ImageService {
   }
 
   async unmount(name: string): Promise<string> {
-    return withStoreLock(this.root, "shared", async () => {
+    return withStoreLock(this.root, "exclusive", async () => {
       const rec = this.get(name);
-      if (!this.mounted(rec)) throw notFound(`image ${name}: not mounted`);
+      if (!this.snapshotter.stat(this.mountKey(rec))) throw notFound(`image ${name}: not mounted`);
       return this.unmountRecord(rec);
     });
   }
@@ -340,6 +364,20 @@ export class ImageService {
   /** `docker save`: the named images as an archive (a stream), or an OCI layout directory at `dir`. */
   async save(names: string[], format: ArchiveFormat, dir?: string): Promise<Readable | undefined> {
     if (names.length === 0) throw invalidArgument("save: name at least one image");
+    // garbage collection must wait until the archive is written
+    const release = await acquireStoreLock(this.root, "shared");
+    try {
+      const out = await this.saveLocked(names, format, dir);
+      if (!out) release();
+      else out.once("close", release);
+      return out;
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  private async saveLocked(names: string[], format: ArchiveFormat, dir?: string): Promise<Readable | undefined> {
     const picked = names.map((n) => {
       const rec = this.get(n);
       // a name saves that name; an ID saves every name of the image

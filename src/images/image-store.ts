@@ -49,10 +49,19 @@ function fromRow(r: Row): ImageRecord {
     target: validateDescriptor(JSON.parse(r.target), `image ${r.name}: target`),
     manifest: validateDescriptor(JSON.parse(r.manifest), `image ${r.name}: manifest`),
     config: validateDescriptor(JSON.parse(r.config), `image ${r.name}: config`),
-    platform: parsePlatform(r.platform),
+    platform: platformOf(r.platform),
     created: r.created,
     updated: r.updated,
   };
+}
+
+/** A stored platform; never throws, so one odd row cannot make the whole store unreadable. */
+function platformOf(s: string): Platform {
+  try {
+    return parsePlatform(s);
+  } catch {
+    return { os: "unknown", architecture: "unknown" };
+  }
 }
 
 /** Is this a name of an image without a reference (its ID)? */
@@ -100,6 +109,22 @@ export class ImageStore {
         const had = this.get(rec.name);
         if (had && opts.exclusive) throw alreadyExists(`image ${rec.name}: already exists`);
         const created = had && had.config.digest === rec.config.digest ? had.created : now;
+        // the name moves to another image: the old one stays, as docker's <none>:<none>, unless
+        // another name still holds it (garbage collection and rmi by ID can reach it that way)
+        if (had && had.config.digest !== rec.config.digest && !isIdName(rec.name)) {
+          const others = this.db
+            .prepare("SELECT COUNT(*) AS n FROM images WHERE config_digest = ? AND name != ?")
+            .get(had.config.digest, rec.name) as {
+            n: number;
+          };
+          if (others.n === 0)
+            this.db
+              .prepare(
+                `INSERT OR IGNORE INTO images (name, target, manifest, config, config_digest, platform, created, updated)
+                 SELECT config_digest, target, manifest, config, config_digest, platform, created, ? FROM images WHERE name = ?`,
+              )
+              .run(now, rec.name);
+        }
         this.db
           .prepare(
             `INSERT INTO images (name, target, manifest, config, config_digest, platform, created, updated)

@@ -68,6 +68,11 @@ export function selectManifest(index: readonly Descriptor[], platform: Platform,
 
 /** The image's manifest and config, checked: a manifest whose config is not an image config is refused. */
 export function checkImage(manifest: Manifest, config: ImageConfig, what: string): void {
+  const word = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+  if (!word.test(config.os) || !word.test(config.architecture) || (config.variant !== undefined && !word.test(config.variant)))
+    throw invalidArgument(
+      `${what}: the config's platform ${JSON.stringify([config.os, config.architecture, config.variant ?? ""])} is not valid`,
+    );
   if (!configTypes.has(manifest.config.mediaType))
     throw invalidArgument(`${what}: not a container image (config media type ${manifest.config.mediaType})`);
   if (config.rootfs.diff_ids.length !== manifest.layers.length)
@@ -144,7 +149,7 @@ async function pullImage(ref: Reference, opts: PullOptions): Promise<ImageRecord
     emit({ type: "layer", digest: l.descriptor.digest, size: l.descriptor.size, status: "waiting", current: 0 });
   await runLimited(layers, opts.concurrency ?? 3, (l) => fetchLayer(ref, l, opts));
   let topChain: string | undefined;
-  if (opts.sink) {
+  if (opts.sink && layers.length > 0) {
     emit({ type: "unpacking" });
     topChain = await opts.sink.finish(layers);
     const want = layers[layers.length - 1]?.chainId;

@@ -9,6 +9,17 @@ import { type ImageRecord, type ImageStore, isIdName } from "./image-store.js";
  */
 export function resolveImage(images: ImageStore, s: string): ImageRecord {
   const idLike = /^(sha256:)?[0-9a-f]{12,64}$/.test(s);
+  // a name first, as docker: a repository called "cafebabe1234" is not an ID prefix
+  let ref: ReturnType<typeof parseReference> | undefined;
+  try {
+    ref = parseReference(s);
+  } catch (e) {
+    if (!idLike && !isKind(e, "InvalidArgument")) throw e;
+  }
+  if (ref && !s.startsWith("sha256:")) {
+    const direct = images.get(formatReference(ref));
+    if (direct) return direct;
+  }
   if (idLike) {
     const full = s.startsWith("sha256:") ? s : `sha256:${s}`;
     const exact = images.byConfig(full);
@@ -18,23 +29,12 @@ export function resolveImage(images: ImageStore, s: string): ImageRecord {
     if (ids.size > 1) throw failedPrecondition(`image ID prefix ${s} is ambiguous (${ids.size} images match)`);
     if (matches[0]) return matches[0];
   }
-  let ref: ReturnType<typeof parseReference>;
-  try {
-    ref = parseReference(s);
-  } catch (e) {
-    if (idLike || isKind(e, "InvalidArgument")) throw notFound(`image ${s}: no such image`, e);
-    throw e;
-  }
-  const direct = images.get(formatReference(ref));
-  if (direct) return direct;
-  if (ref.digest) {
+  if (ref?.digest) {
+    const digest = ref.digest;
     const repo = formatReference({ domain: ref.domain, path: ref.path });
     const m = images
       .list()
-      .find(
-        (r) =>
-          !isIdName(r.name) && (r.target.digest === ref.digest || r.manifest.digest === ref.digest) && sameRepo(r.name, repo),
-      );
+      .find((r) => !isIdName(r.name) && (r.target.digest === digest || r.manifest.digest === digest) && sameRepo(r.name, repo));
     if (m) return m;
   }
   throw notFound(`image ${s}: no such image`);

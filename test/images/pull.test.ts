@@ -14,6 +14,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import Database from "better-sqlite3";
 import { tarBuffer } from "../../src/images/tar/index.js";
 import { makeRootfs } from "../fixtures/busybox-bundle.js";
 import {
@@ -195,13 +196,22 @@ test("a multi-arch index: the host's platform by default, --platform picks anoth
     mnt = (await ok(root, ["image", "mount", img.ref])).trim();
     assert.equal(readFileSync(join(mnt, "arch"), "utf8").trim(), "linux/arm64/v8");
     await ok(root, ["image", "unmount", img.ref]);
+    // the name moved to arm64: the amd64 image stays, as docker's <none>:<none>
+    const ids = async () => (await imagesJson(root)).map((i) => `${i["Repository"]}:${i["Tag"]}@${i["ID"]}`);
+    const before = await ids();
+    assert.equal(before.length, 2);
+    assert.ok(
+      before.some((x) => x.startsWith("<none>:<none>@")),
+      before.join(", "),
+    );
     await fails(
       root,
       ["pull", "--platform", "linux/riscv64", `${r.host}/multi-${format}:v1`],
       /no image for linux\/riscv64.*linux\/amd64/,
     );
-    assert.equal((await imagesJson(root)).length, 1, "the failed pull recorded nothing");
+    assert.deepEqual(await ids(), before, "the failed pull recorded nothing");
     await ok(root, ["rmi", img.ref]);
+    await ok(root, ["rmi", (await imagesJson(root))[0]?.["ID"] as string]);
     await assertEmptyStore(root);
   }
   assert.equal(MULTI_ARCH_PLATFORMS.length, 3);
@@ -487,4 +497,52 @@ test("auth: Basic and Bearer-token registries need berth login; bad credentials 
     );
     await ok(root, ["pull", img.ref], { env: { DOCKER_CONFIG: dockerDir } });
   }
+});
+
+test("a pull killed mid-layer (SIGKILL) leaves no image; the next pull sweeps its leftovers and resumes", { skip }, async (t) => {
+  const r = await reg();
+  const img = await layeredImage(r.host, "killed", "v1");
+  const base = img.layers[0]?.digest as string;
+  let slow = true;
+  let started: () => void = () => {};
+  const midBlob = new Promise<void>((res) => (started = res));
+  // drip the base layer slowly so the pull is caught in the middle of it
+  const server = http.createServer((req, res) => {
+    const up = http.request(
+      `http://${r.host}${req.url}`,
+      { method: req.method, headers: { ...req.headers, host: r.host } },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        if (!(slow && req.url?.includes(`/blobs/${base}`))) return void ur.pipe(res);
+        ur.on("data", (c: Buffer) => {
+          ur.pause();
+          res.write(c, () => {
+            started();
+            setTimeout(() => ur.resume(), 200);
+          });
+        });
+        ur.on("end", () => res.end());
+      },
+    );
+    req.pipe(up);
+  });
+  await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
+  t.after(() => new Promise<void>((res) => server.close(() => res())));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const root = dataRoot(t);
+  const child = spawn(BERTH, ["--data-root", root, "pull", "-q", `${host}/killed:v1`], { stdio: "ignore" });
+  await midBlob;
+  await new Promise((res) => setTimeout(res, 500));
+  child.kill("SIGKILL");
+  await new Promise((res) => child.on("close", res));
+  slow = false;
+  assert.deepEqual(await imagesJson(root), [], "a killed pull records nothing");
+  await ok(root, ["pull", `${host}/killed:v1`]);
+  const db = new Database(join(root, "metadata.db"), { readonly: true });
+  const leftovers = db.prepare("SELECT key FROM snapshots WHERE key LIKE 'extract-%'").all();
+  db.close();
+  assert.deepEqual(leftovers, [], "the killed pull's active snapshots were swept");
+  await sameAsUmoci(root, `${host}/killed:v1`, img.layoutDir, img.unpackTag, root);
+  await ok(root, ["rmi", `${host}/killed:v1`]);
+  await assertEmptyStore(root);
 });

@@ -1,8 +1,9 @@
+import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import type { ImageService } from "../../daemon/index.js";
-import { invalidArgument } from "../../errors/index.js";
+import { describe, invalidArgument, isKind } from "../../errors/index.js";
 import { type ArchiveFormat, isIdName, parsePlatform } from "../../images/index.js";
 import { familiarName, parseReference } from "../../registry/index.js";
 import { bool, type FlagSpec, list, parseFlags, str } from "../args.js";
@@ -40,19 +41,30 @@ export const pullCmd: Cmd = async (svc, args, io) => {
   const ref = parseReference(name);
   const quiet = bool(flags, "quiet");
   const progress = new PullProgress(io.out, io.isTTY, io.columns);
-  if (!quiet)
-    io.out(
-      `${ref.digest && !ref.tag ? ref.digest : (ref.tag ?? "latest")}: Pulling from ${familiarName({ domain: ref.domain, path: ref.path }).replace(/:latest$/, "")}\n`,
-    );
+  if (!quiet) {
+    const lastPart = name.slice(name.lastIndexOf("/") + 1);
+    if (!lastPart.includes(":") && !lastPart.includes("@")) io.out("Using default tag: latest\n");
+    // docker names the repository path, without the registry: "library/busybox"
+    io.out(`${ref.digest && !ref.tag ? ref.digest : (ref.tag ?? "latest")}: Pulling from ${ref.path}\n`);
+  }
   const platform = str(flags, "platform");
-  const rec = await (await svc()).pull(name, {
-    ...(platform ? { platform: parsePlatform(platform) } : {}),
-    ...(quiet ? {} : { onEvent: (e) => progress.event(e) }),
-  });
-  progress.flush();
+  let downloaded = false;
+  let rec: Awaited<ReturnType<ImageService["pull"]>>;
+  try {
+    rec = await (await svc()).pull(name, {
+      ...(platform ? { platform: parsePlatform(platform) } : {}),
+      onEvent: (e) => {
+        if (e.type === "layer" && e.status === "downloading") downloaded = true;
+        if (!quiet) progress.event(e);
+      },
+    });
+  } finally {
+    // draw the last state now: a pending redraw must not overwrite an error message
+    progress.stop();
+  }
   if (!quiet) {
     io.out(`Digest: ${rec.target.digest}\n`);
-    io.out(`Status: Downloaded image for ${familiar(rec.name)}\n`);
+    io.out(`Status: ${downloaded ? "Downloaded newer image for" : "Image is up to date for"} ${familiar(rec.name)}\n`);
   }
   io.out(`${rec.name}\n`);
   return 0;
@@ -156,7 +168,7 @@ export const rmiCmd: Cmd = async (svc, args, io) => {
       for (const u of r.untagged) io.out(`Untagged: ${u}\n`);
       for (const d of r.deleted) io.out(`Deleted: ${d}\n`);
     } catch (e) {
-      io.err(`Error response from berth: ${(await import("../../errors/index.js")).describe(e)}\n`);
+      io.err(`Error response from berth: ${describe(e)}\n`);
       rc = 1;
     }
   }
@@ -166,13 +178,23 @@ export const rmiCmd: Cmd = async (svc, args, io) => {
 export const inspectCmd: Cmd = async (svc, args, io) => {
   const { flags, rest } = parse(args, [{ name: "format", short: "f", type: "string" }], "image inspect");
   if (rest.length === 0) throw invalidArgument('"berth image inspect" requires at least 1 argument');
-  const s = await svc();
-  const out: unknown[] = [];
-  for (const n of rest) out.push(await s.inspect(n));
   const format = str(flags, "format");
   if (format && format !== "json") throw invalidArgument(`image inspect: --format ${format}: only "json" is supported`);
+  const s = await svc();
+  const out: unknown[] = [];
+  let rc = 0;
+  for (const n of rest) {
+    try {
+      out.push(await s.inspect(n));
+    } catch (e) {
+      if (!isKind(e, "NotFound")) throw e;
+      rc = 1;
+      io.err(`Error: No such image: ${n}\n`);
+    }
+  }
+  // docker prints what it found (maybe []) and fails if any was missing
   io.out(`${JSON.stringify(out, null, 4)}\n`);
-  return 0;
+  return rc;
 };
 
 export const tagCmd: Cmd = async (svc, args) => {
@@ -200,7 +222,7 @@ export const saveCmd: Cmd = async (svc, args, io) => {
   if (format === "oci-dir") {
     if (!output) throw invalidArgument("save: --format oci-dir needs -o DIR");
     if (existsSync(output)) throw invalidArgument(`save: ${output} already exists`);
-    const tmp = `${output}.berth-tmp`;
+    const tmp = tempBeside(output);
     try {
       await s.save(rest, format, tmp);
       renameSync(tmp, output);
@@ -215,15 +237,21 @@ export const saveCmd: Cmd = async (svc, args, io) => {
     return 0;
   }
   // write beside and rename: a failed save never leaves a truncated archive under the name
-  const tmp = `${output}.berth-tmp`;
+  const tmp = tempBeside(output);
   try {
-    await pipeline(stream, createWriteStream(tmp, { mode: 0o644 }));
+    // "wx": never through a symlink or over a file someone placed there
+    await pipeline(stream, createWriteStream(tmp, { mode: 0o644, flags: "wx" }));
     renameSync(tmp, output);
   } finally {
     rmSync(tmp, { force: true });
   }
   return 0;
 };
+
+/** A fresh name beside `path` for writing before the rename (random: not guessable, not reused). */
+function tempBeside(path: string): string {
+  return `${path}.berth-${randomBytes(6).toString("hex")}.tmp`;
+}
 
 export const loadCmd: Cmd = async (svc, args, io) => {
   const { flags, rest } = parse(

@@ -26,6 +26,7 @@ export class PullProgress {
   private last = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly done = new Set<string>();
+  private stopped = false;
 
   constructor(
     private readonly write: (s: string) => void,
@@ -34,7 +35,7 @@ export class PullProgress {
   ) {}
 
   event(e: PullEvent): void {
-    if (e.type === "resolved") return;
+    if (e.type === "resolved" || this.stopped) return;
     if (e.type === "unpacking") {
       this.flush();
       return;
@@ -60,9 +61,17 @@ export class PullProgress {
     else if (!this.timer) this.timer = setTimeout(() => this.draw(), 100);
   }
 
-  /** Draw the final state and stop redrawing. */
+  /** Draw the current state now. */
   flush(): void {
-    if (this.tty) this.draw();
+    if (this.tty && this.lines.length > 0) this.draw();
+  }
+
+  /** Draw the final state and never redraw again (before anything else is printed). */
+  stop(): void {
+    this.flush();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.stopped = true;
   }
 
   private draw(): void {

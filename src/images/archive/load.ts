@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { ContentStore } from "../../content/index.js";
@@ -15,7 +15,7 @@ import {
   validateDigest,
 } from "../../oci/index.js";
 import { detectCompression } from "../decompress.js";
-import { parseTagName } from "../resolve-image.js";
+import { formatReference, parseReference } from "../../registry/index.js";
 import { readTar } from "../tar/index.js";
 import { checkImage } from "../pull.js";
 import { platformScore } from "../platform.js";
@@ -30,6 +30,36 @@ export interface ArchivedImage {
 }
 
 const SMALL = 4 << 20;
+/** all the JSON documents of one archive together (an archive of many small files cannot fill memory) */
+const METADATA_LIMIT = 64 << 20;
+
+/** A name from an archive: any valid reference (tag or digest), normalised. */
+function archiveName(s: string): string {
+  return formatReference(parseReference(s));
+}
+
+/**
+ * A file of an OCI layout directory: opened without following a symlink, and it must be a
+ * regular file of the expected size (a link to /dev/zero or a fifo must not hang or fill memory).
+ */
+function readLayoutFile(path: string, size: number | undefined, what: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    throw invalidArgument(`${what}: cannot open ${path} (a symlink or missing)`, e);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw invalidArgument(`${what}: ${path} is not a regular file`);
+    if (size !== undefined && st.size !== size)
+      throw invalidArgument(`${what}: ${path} has ${st.size} bytes, the descriptor says ${size}`);
+    if (size === undefined && st.size > SMALL) throw invalidArgument(`${what}: ${path} is too big (${st.size} bytes)`);
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * Read an OCI layout (directory or tar) or a docker-archive tar into the content store: every
@@ -42,11 +72,13 @@ export async function loadArchive(content: ContentStore, input: string | Readabl
   const stored = new Map<string, string>();
   if (typeof input === "string" && statSync(input).isDirectory()) {
     if (!existsSync(join(input, "index.json"))) throw invalidArgument(`${input}: not an OCI image layout (no index.json)`);
-    for (const f of ["index.json", "oci-layout"]) if (existsSync(join(input, f))) files.set(f, readFileSync(join(input, f)));
+    for (const f of ["index.json", "oci-layout"])
+      if (existsSync(join(input, f))) files.set(f, readLayoutFile(join(input, f), undefined, f));
     return fromLayout(files, content, (d) => join(input, "blobs", ...d.split(":")));
   }
   const src = typeof input === "string" ? (await import("node:fs")).createReadStream(input) : input;
   const store = content as LocalContentStore;
+  let metadataBytes = 0;
   for await (const e of readTar(src)) {
     if (e.header.type !== "file") {
       e.body.resume();
@@ -66,12 +98,15 @@ export async function loadArchive(content: ContentStore, input: string | Readabl
         for await (const c of e.body) await ingest.write(c as Buffer);
         await ingest.commit();
       } catch (err) {
+        // commit discards a mismatch itself; abort is a no-op after it
         await ingest.abort();
         throw invalidArgument(`archive entry ${name}`, err);
       }
       continue;
     }
     if (e.header.size <= SMALL && (name.endsWith(".json") || name === "oci-layout" || name === "repositories")) {
+      metadataBytes += e.header.size;
+      if (metadataBytes > METADATA_LIMIT) throw invalidArgument(`archive: more than ${METADATA_LIMIT} bytes of JSON documents`);
       const parts: Buffer[] = [];
       for await (const c of e.body) parts.push(c as Buffer);
       files.set(name, Buffer.concat(parts));
@@ -98,20 +133,37 @@ export async function loadArchive(content: ContentStore, input: string | Readabl
       if (await store.info(d.digest)) return store.read(d.digest);
       const p = pathOf(d.digest);
       if (!existsSync(p)) throw notFound(`archive: blob ${d.digest} is missing`);
-      const info = await (store as LocalContentStore).put(readFileSync(p), d.digest);
+      if (d.size > SMALL) throw invalidArgument(`archive: document ${d.digest} is too big (${d.size} bytes)`);
+      const info = await (store as LocalContentStore).put(readLayoutFile(p, d.size, `blob ${d.digest}`), d.digest);
       return store.read(info.digest);
     };
     const copyBlob = async (d: Descriptor) => {
       if (await store.info(d.digest)) return;
       const p = pathOf(d.digest);
       if (!existsSync(p)) throw notFound(`archive: blob ${d.digest} is missing`);
+      let fd: number;
+      try {
+        fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      } catch (e) {
+        throw invalidArgument(`archive: blob ${d.digest}: cannot open ${p} (a symlink or missing)`, e);
+      }
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.size !== d.size) {
+        closeSync(fd);
+        throw invalidArgument(`archive: blob ${d.digest}: ${p} is not a regular file of ${d.size} bytes`);
+      }
       const ingest = await store.ingest(d.digest, d.size);
-      if (!ingest) return;
+      if (!ingest) {
+        closeSync(fd);
+        return;
+      }
       try {
         await ingest.truncate(0);
-        for await (const c of (await import("node:fs")).createReadStream(p)) await ingest.write(c as Buffer);
+        for await (const c of (await import("node:fs")).createReadStream("", { fd, autoClose: true }))
+          await ingest.write(c as Buffer);
         await ingest.commit();
       } catch (err) {
+        // commit discards a mismatch itself; abort is a no-op after it
         await ingest.abort();
         throw err;
       }
@@ -139,8 +191,8 @@ export async function loadArchive(content: ContentStore, input: string | Readabl
       const names: string[] = [];
       const full = ann["io.containerd.image.name"];
       const refName = ann["org.opencontainers.image.ref.name"];
-      if (full) names.push(parseTagName(full));
-      else if (refName && /[/:]/.test(refName)) names.push(parseTagName(refName));
+      if (full) names.push(archiveName(full));
+      else if (refName && /[/:]/.test(refName)) names.push(archiveName(refName));
       out.push({
         names,
         target: { mediaType: top.mediaType, digest: top.digest, size: top.size },
@@ -173,7 +225,7 @@ async function fromDockerArchive(
     const entry = item as { Config?: unknown; RepoTags?: unknown; Layers?: unknown };
     if (typeof entry.Config !== "string" || !Array.isArray(entry.Layers))
       throw invalidArgument(`${what}: needs "Config" and "Layers"`);
-    const configBytes = blobBytes(entry.Config);
+    const configBytes = await blobBytes(entry.Config);
     const config = parseImageConfig(configBytes, `${what}: config`);
     const cfg = await content.put(configBytes);
     const layers: Descriptor[] = [];
@@ -204,7 +256,7 @@ async function fromDockerArchive(
     const desc = { mediaType: MediaType.DockerManifest, digest: m.digest, size: m.size };
     const tags = Array.isArray(entry.RepoTags) ? entry.RepoTags.filter((t): t is string => typeof t === "string") : [];
     out.push({
-      names: tags.map(parseTagName),
+      names: tags.map(archiveName),
       target: desc,
       manifest: desc,
       config: manifest.config,
@@ -213,9 +265,12 @@ async function fromDockerArchive(
   }
   return out;
 
-  function blobBytes(path: string): Buffer {
+  async function blobBytes(path: string): Promise<Buffer> {
     const b = files.get(path);
     if (b) return b;
+    // docker 25+ archives are OCI layouts too: their blobs went to the store, verified
+    const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(path);
+    if (m && (await content.info(`${m[1]}:${m[2]}`))) return content.read(`${m[1]}:${m[2]}`);
     throw notFound(`manifest.json: ${path} is missing from the archive`);
   }
 
