@@ -194,6 +194,28 @@ test("a new user namespace needs uid mappings and makes the init root in it", ()
   assert.deepEqual(plan[sync + 1], { op: "setid", uid: 0, gid: 0 });
 });
 
+test("rootless: the init stays dumpable until its maps are written, and setgroups is skipped when denied", () => {
+  const spec = withLinux(baseSpec(), {
+    namespaces: [{ type: "mount" }, { type: "user" }],
+    uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }],
+    gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }],
+  });
+  const root = buildCreatePlan(spec, OPTS, fakeHost({ files: HOST_DEVICES }));
+  const sync = (p: Plan) => indexOf(p, (s) => s.op === "sync" && s.tag === 1);
+  assert.ok(
+    root.slice(0, sync(root)).some((s) => s.op === "dumpable"),
+    "as root the init is not dumpable before the sync",
+  );
+  assert.equal(stepsOf(root, "setgroups").length, 1);
+  const host = { ...fakeHost({ files: HOST_DEVICES }), rootless: true, setgroupsDenied: true };
+  const plan = buildCreatePlan(spec, OPTS, host);
+  assert.ok(!plan.slice(0, sync(plan)).some((s) => s.op === "dumpable"), "dumpable while the caller writes uid_map");
+  assert.deepEqual(plan[sync(plan) + 1], { op: "dumpable", value: 0 });
+  assert.equal(stepsOf(plan, "setgroups").length, 0);
+  const groups = { ...spec, process: { ...baseSpec().process, user: { uid: 0, gid: 0, additionalGids: [5] } } } as Spec;
+  assertInvalid(() => buildCreatePlan(groups, OPTS, host), "process.user.additionalGids");
+});
+
 test("mappings without a user namespace are rejected", () => {
   const spec = withLinux(baseSpec(), { uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] });
   assertInvalid(() => buildCreatePlan(spec, OPTS, fakeHost()), "linux.uidMappings");

@@ -59,6 +59,17 @@ export interface HostFacts {
   arch?: string;
   /** whether the kernel enforces AppArmor (/sys/module/apparmor/parameters/enabled) */
   apparmor?: boolean;
+  /**
+   * the runtime runs unprivileged (euid != 0, runc's "rootless"): a new user namespace's
+   * maps are written by the caller's own uid, which the kernel allows only while the
+   * child is dumpable (its /proc files are otherwise owned by root)
+   */
+  rootless?: boolean;
+  /**
+   * /proc/<pid>/setgroups of the user namespace the process ends up in reads "deny"
+   * (user_namespaces(7)): setgroups(2) fails there, so additional groups cannot be set
+   */
+  setgroupsDenied?: boolean;
   warn(msg: string): void;
 }
 
@@ -112,8 +123,16 @@ export function namespacePlan(spec: Spec): {
 }
 
 /** Stage 1: join namespaces by path, then clone the init with the new ones. */
-function stageOne(plan: Step[], join: { type: NamespaceType; path: string }[], newFlags: number, spec: Spec): void {
-  plan.push({ op: "dumpable", value: 0 });
+function stageOne(
+  plan: Step[],
+  join: { type: NamespaceType; path: string }[],
+  newFlags: number,
+  spec: Spec,
+  host: HostFacts,
+): void {
+  // an unprivileged caller writes the new user namespace's maps itself: the init stays dumpable
+  // until then (runc does the same); it is the caller's uid either way, nothing is exposed
+  if (!(host.rootless && newFlags & NS_FLAGS.user)) plan.push({ op: "dumpable", value: 0 });
   join.forEach((j, i) => plan.push({ op: "open-slot", slot: SLOT_NS + i, path: j.path, flags: O_RDONLY }));
   join.forEach((j, i) => plan.push({ op: "setns", slot: SLOT_NS + i, nstype: NS_FLAGS[j.type], path: j.path }));
   join.forEach((_, i) => plan.push({ op: "close-slot", slot: SLOT_NS + i }));
@@ -190,7 +209,13 @@ export function processSteps(
     const { filter, flags } = compileSeccomp(opts.seccomp, host.arch ?? process.arch);
     (proc.noNewPrivileges ? beforeExec : after).push({ op: "seccomp", filter, flags });
   }
-  after.push({ op: "setgroups", gids: proc.user.additionalGids ?? [] });
+  if (!host.setgroupsDenied) after.push({ op: "setgroups", gids: proc.user.additionalGids ?? [] });
+  // the groups are then those the user namespace was entered with; asked-for ones are an
+  // error, never silently dropped (runc: "cannot set any additional groups in a rootless container")
+  else if (proc.user.additionalGids?.length)
+    throw invalidArgument(
+      "process.user.additionalGids: cannot set additional groups: setgroups is denied in the container's user namespace (rootless)",
+    );
   after.push({ op: "setid", uid: proc.user.uid, gid: proc.user.gid });
   after.push({ op: "chdir", path: proc.cwd });
   after.push({
@@ -426,13 +451,15 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
   // open the fifo as the host's root, before any namespace: a user-namespaced init may not
   // search the state root (0700, owned by an unmapped uid); it reopens this fd to write
   plan.push({ op: "open-slot", slot: SLOT_FIFO, path: opts.fifo, flags: O_PATH });
-  stageOne(plan, join, newFlags, spec);
+  stageOne(plan, join, newFlags, spec, host);
 
   // stage 2: the container's init
-  plan.push({ op: "dumpable", value: 0 });
+  const mapsBySelf = Boolean(host.rootless && newFlags & NS_FLAGS.user);
+  if (!mapsBySelf) plan.push({ op: "dumpable", value: 0 });
   // nothing of the runtime (Node's fds, a log file, a host directory) survives into the container
   plan.push({ op: "close-fds", preserveFds: opts.preserveFds });
   plan.push({ op: "sync", tag: SyncTag.Init });
+  if (mapsBySelf) plan.push({ op: "dumpable", value: 0 });
   // become root of the new user namespace: files it creates (in its own tmpfs, devpts) need a
   // mapped owner. Like runc, the bundle must then be searchable by the mapped root.
   if (newFlags & NS_FLAGS.user) plan.push({ op: "setid", uid: 0, gid: 0 });
@@ -508,7 +535,7 @@ export function buildExecPlan(
 ): Plan {
   const plan: Step[] = [];
   const join = [...nsPaths].sort((a, b) => Number(b.type === "user") - Number(a.type === "user"));
-  stageOne(plan, join, 0, {} as Spec);
+  stageOne(plan, join, 0, {} as Spec, host);
   plan.push({ op: "dumpable", value: 0 });
   // nothing of the runtime (Node's fds, a log file, a host directory) survives into the container
   plan.push({ op: "close-fds", preserveFds: opts.preserveFds });

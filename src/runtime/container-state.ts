@@ -86,13 +86,25 @@ export function cgroupOf(s: ContainerState): CgroupManager {
   return loadManager(s.cgroupVersion, s.cgroupPaths);
 }
 
+/** Whether the container has a cgroup at all: one created rootless without delegation has none. */
+export const hasCgroup = (s: ContainerState) => Object.keys(s.cgroupPaths).length > 0;
+
+/** The container's cgroup, or a FailedPrecondition naming `action` when it has none. */
+export function requireCgroup(s: ContainerState, action: string): CgroupManager {
+  if (!hasCgroup(s))
+    throw failedPrecondition(
+      `cannot ${action} container "${s.id}": it has no cgroup (created rootless without a delegated cgroup)`,
+    );
+  return cgroupOf(s);
+}
+
 /** The live status: the recorded one corrected by whether the init still exists. */
 export function statusOf(root: string, s: ContainerState): Status {
   if (s.recorded === "creating") return processStart(s.pid) !== undefined || s.pid === 0 ? "creating" : "stopped";
   if (s.recorded === "stopped") return "stopped";
   if (processStart(s.pid) !== s.pidStart) return "stopped";
   if (existsSync(fifoPath(root, s.id))) return "created";
-  if (cgroupOf(s).frozen()) return "paused";
+  if (hasCgroup(s) && cgroupOf(s).frozen()) return "paused";
   return "running";
 }
 

@@ -40,6 +40,7 @@ export function hostFacts(ctx: RuntimeContext, cgroupPaths: Record<string, strin
     cgroupPaths,
     warn: (m) => ctx.log("warning", m),
     apparmor: apparmorEnabled(),
+    rootless: process.geteuid?.() !== 0,
   };
   const nofile = callerNofile();
   if (nofile) facts.callerNofile = nofile;

@@ -1,9 +1,10 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { alreadyExists, errnoCode, internal, invalidArgument } from "../errors/index.js";
+import type { CgroupManager } from "../cgroups/index.js";
 import { newManager } from "../cgroups/index.js";
 import { native } from "../native/index.js";
-import type { DeviceCgroup, Spec } from "../oci/index.js";
+import type { DeviceCgroup, IdMapping, Spec } from "../oci/index.js";
 import { validateSpec } from "../oci/index.js";
 import { buildCreatePlan } from "./build-plan.js";
 import type { ContainerState } from "./container-state.js";
@@ -12,8 +13,10 @@ import type { RuntimeContext } from "./context.js";
 import { hostFacts } from "./context.js";
 import { unmountUnder } from "./delete.js";
 import { runHooks } from "./hooks.js";
-import { launch, writeIdMaps } from "./launch.js";
+import { writeIdMaps } from "./id-maps.js";
+import { launch } from "./launch.js";
 import { writePidFile } from "./pid-file.js";
+import { rootlessCgroups } from "./rootless-cgroups.js";
 
 export interface CreateOptions {
   id: string;
@@ -61,6 +64,10 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
   }
   if (spec.process?.terminal && !o.consoleSocket && !o.onPty)
     throw invalidArgument("process.terminal: a terminal needs --console-socket");
+  const rootless = process.geteuid?.() !== 0;
+  // without privileges every namespace but the user namespace needs one the caller owns (runc checks the same)
+  if (rootless && !(spec.linux?.namespaces ?? []).some((n) => n.type === "user"))
+    throw invalidArgument("linux.namespaces: a rootless container needs a user namespace (see `spec --rootless`)");
 
   mkdirSync(ctx.root, { recursive: true, mode: 0o700 });
   const dir = containerDir(ctx.root, id);
@@ -70,7 +77,8 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
     if (errnoCode(err) === "EEXIST") throw alreadyExists(`container with id "${id}" already exists`);
     throw err;
   }
-  const cg = newManager(spec.linux?.cgroupsPath || id);
+  let cg: CgroupManager = newManager(spec.linux?.cgroupsPath || id);
+  let resources = spec.linux?.resources;
   const state: ContainerState = {
     id,
     pid: 0,
@@ -86,8 +94,15 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
     namespaces: (spec.linux?.namespaces ?? []).filter((n) => !n.path).map((n) => n.type),
     config: spec,
   };
+  const newUserns = (spec.linux?.namespaces ?? []).some((n) => n.type === "user" && !n.path);
   let placed = false;
   try {
+    if (rootless) {
+      ({ cg, resources } = rootlessCgroups(cg, spec, (m) => ctx.log("debug", m)));
+      state.cgroupPaths = cg.paths;
+      // the (delegated) cgroup dirs it made are ours to remove on failure, as after placing the init
+      placed = true;
+    }
     native().mkfifo(fifoPath(ctx.root, id), 0o622);
     // past the umask: a user-namespaced init (an unmapped "other" to this file) must open it to write
     chmodSync(fifoPath(ctx.root, id), 0o622);
@@ -102,12 +117,15 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
         preserveFds: o.preserveFds ?? 0,
         terminal: Boolean(spec.process?.terminal),
       },
-      hostFacts(ctx, cg.paths),
+      {
+        ...hostFacts(ctx, cg.paths),
+        // the gid self-mapping an unprivileged caller writes requires setgroups "deny" (see id-maps.ts)
+        setgroupsDenied: rootless && newUserns && isSelfMapping(spec.linux?.gidMappings, process.getegid?.() ?? 0),
+      },
     );
     const pid = launch(plan, {
       init(pid) {
-        if ((spec.linux?.namespaces ?? []).some((n) => n.type === "user" && !n.path))
-          writeIdMaps(pid, spec.linux?.uidMappings, spec.linux?.gidMappings);
+        if (newUserns) writeIdMaps(pid, spec.linux?.uidMappings, spec.linux?.gidMappings);
         placed = true;
         // linux.devices are allowed in the device cgroup, as runc does (mknod needs "m" already);
         // fifos need no rule, "u" is a char device
@@ -118,8 +136,11 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
           if (d.minor !== undefined) rule.minor = d.minor;
           return [rule];
         });
-        if (spec.linux?.resources) cg.set(spec.linux.resources, devices);
-        cg.apply(pid);
+        // rootless: what could be set is in `resources` (no device rules, see rootless-cgroups.ts)
+        if (rootless) {
+          if (resources && Object.keys(cg.paths).length) cg.set(resources);
+        } else if (resources) cg.set(resources, devices);
+        if (Object.keys(cg.paths).length) cg.apply(pid);
         state.pid = pid;
         const started = processStart(pid);
         if (started === undefined) throw internal(`container init ${pid} vanished during create`);
@@ -144,7 +165,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
     if (o.pidFile) writePidFile(o.pidFile, pid);
     return state;
   } catch (err) {
-    if (placed) {
+    if (placed && Object.keys(cg.paths).length) {
       try {
         cg.destroy();
       } catch (e) {
@@ -155,4 +176,8 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+function isSelfMapping(ms: IdMapping[] | undefined, id: number): boolean {
+  return ms?.length === 1 && ms[0]?.size === 1 && ms[0].hostID === id;
 }

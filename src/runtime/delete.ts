@@ -2,7 +2,8 @@ import { readFileSync, rmSync } from "node:fs";
 import { native } from "../native/index.js";
 import { failedPrecondition } from "../errors/index.js";
 import { sleepMs } from "../cgroups/fs-util.js";
-import { canDelete, cgroupOf, containerDir, hookState, loadState, processStart, statusOf } from "./container-state.js";
+import { containerPids } from "./container-pids.js";
+import { canDelete, cgroupOf, hasCgroup, containerDir, hookState, loadState, processStart, statusOf } from "./container-state.js";
 import type { RuntimeContext } from "./context.js";
 import { runHooks } from "./hooks.js";
 import { signalAll, signalPid } from "./kill.js";
@@ -19,12 +20,11 @@ export function deleteContainer(ctx: RuntimeContext, id: string, force: boolean)
   // wait until the init is gone (a zombie waiting for its parent counts as gone)
   for (let i = 0; i < 5000 && s.pid > 0 && processStart(s.pid) === s.pidStart; i++) sleepMs(1);
   // processes of a container that shares the host pid namespace may outlive the init
-  const cg = cgroupOf(s);
-  for (let i = 0; i < 200 && cg.pids().length > 0; i++) {
+  for (let i = 0; i < 200 && containerPids(s).length > 0; i++) {
     signalAll(s, 9);
     sleepMs(5);
   }
-  cg.destroy();
+  if (hasCgroup(s)) cgroupOf(s).destroy();
   // a container without a mount namespace of its own made its mounts in ours: take them back
   if (!(s.config.linux?.namespaces ?? []).some((n) => n.type === "mount")) unmountUnder(s.rootfs);
   rmSync(containerDir(ctx.root, id), { recursive: true, force: true });

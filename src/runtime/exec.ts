@@ -4,7 +4,7 @@ import { native } from "../native/index.js";
 import type { NamespaceType, Process } from "../oci/index.js";
 import { validateProcess } from "../oci/index.js";
 import { NS_FILES, buildExecPlan } from "./build-plan.js";
-import { canExec, cgroupOf, loadState, requireStatus, statusOf } from "./container-state.js";
+import { canExec, cgroupOf, hasCgroup, loadState, requireStatus, statusOf } from "./container-state.js";
 import type { RuntimeContext } from "./context.js";
 import { NeedsLocalProcess, hostFacts } from "./context.js";
 import { launch } from "./launch.js";
@@ -82,6 +82,15 @@ function initNamespaces(pid: number, types: NamespaceType[]): { type: NamespaceT
   return out;
 }
 
+/** Whether the init's user namespace denies setgroups(2) (a rootless self-mapping; user_namespaces(7)). */
+function setgroupsDenied(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/setgroups`, "utf8").trim() === "deny";
+  } catch {
+    return false; // no such file before Linux 3.19: setgroups is governed by capabilities alone
+  }
+}
+
 /** `exec`: start a process in a running container. Returns its pid (detached) or its exit code. */
 export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<{ pid: number; exitCode?: number }> {
   const s = loadState(ctx.root, o.id);
@@ -98,11 +107,11 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<{ pid: 
     proc,
     initNamespaces(s.pid, types),
     { preserveFds: o.preserveFds ?? 0, terminal: Boolean(proc.terminal), seccomp: s.config.linux?.seccomp },
-    hostFacts(ctx, cg.paths),
+    { ...hostFacts(ctx, cg.paths), setgroupsDenied: setgroupsDenied(s.pid) },
   );
   const pid = launch(plan, {
     init(pid) {
-      cg.apply(pid);
+      if (hasCgroup(s)) cg.apply(pid);
       return "";
     },
     pty(fd, name) {

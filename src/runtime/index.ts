@@ -21,6 +21,7 @@ export { kill } from "./kill.js";
 export { list } from "./list.js";
 export { pause, resume } from "./pause.js";
 export { ps } from "./ps.js";
+export { toRootless } from "./rootless-spec.js";
 export { run } from "./run.js";
 export { parseSignal } from "./signals.js";
 export { start } from "./start.js";

@@ -1,5 +1,6 @@
 import { errnoCode, failedPrecondition } from "../errors/index.js";
-import { canKill, cgroupOf, loadState, requireStatus, statusOf } from "./container-state.js";
+import { containerPids } from "./container-pids.js";
+import { canKill, cgroupOf, hasCgroup, loadState, requireStatus, statusOf } from "./container-state.js";
 import type { ContainerState } from "./container-state.js";
 import type { RuntimeContext } from "./context.js";
 
@@ -30,6 +31,11 @@ export function signalPid(pid: number, signal: number): void {
 
 /** Every process of the cgroup; frozen ones are thawed after so they can act on it. */
 export function signalAll(s: ContainerState, signal: number): void {
+  // no cgroup (rootless, not delegated): nothing to freeze, the processes are found by pid namespace
+  if (!hasCgroup(s)) {
+    for (const pid of containerPids(s)) signalPid(pid, signal);
+    return;
+  }
   const cg = cgroupOf(s);
   const frozen = cg.frozen();
   if (!frozen && signal === 9) {

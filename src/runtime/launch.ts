@@ -1,8 +1,7 @@
-import { closeSync, writeFileSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { BerthError, internal } from "../errors/index.js";
 import type { Plan } from "../native/index.js";
 import { Msg, SyncTag, describeStep, encodePlan, native, recvMessage, sendMessage, spawnPlan } from "../native/index.js";
-import type { IdMapping } from "../oci/index.js";
 
 export interface LaunchHandlers {
   /** the init exists (host pid) and waits: write id maps, join cgroups; returns the state JSON for in-container hooks */
@@ -100,12 +99,6 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
   } finally {
     closeSync(fd);
   }
-}
-
-export function writeIdMaps(pid: number, uid: IdMapping[] | undefined, gid: IdMapping[] | undefined): void {
-  const fmt = (ms: IdMapping[]) => ms.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join("");
-  if (uid?.length) writeFileSync(`/proc/${pid}/uid_map`, fmt(uid));
-  if (gid?.length) writeFileSync(`/proc/${pid}/gid_map`, fmt(gid));
 }
 
 const ERRNO: Record<number, string> = {

@@ -1,4 +1,4 @@
-import { canPause, canResume, cgroupOf, loadState, requireStatus, statusOf } from "./container-state.js";
+import { canPause, canResume, loadState, requireCgroup, requireStatus, statusOf } from "./container-state.js";
 import type { RuntimeContext } from "./context.js";
 
 /** `pause`: freeze every process of the container. */
@@ -6,7 +6,7 @@ export function pause(ctx: RuntimeContext, id: string): void {
   const s = loadState(ctx.root, id);
   const st = statusOf(ctx.root, s);
   requireStatus(id, st, canPause(st), "pause");
-  cgroupOf(s).freeze();
+  requireCgroup(s, "pause").freeze();
 }
 
 /** `resume`: thaw a paused container. */
@@ -14,5 +14,5 @@ export function resume(ctx: RuntimeContext, id: string): void {
   const s = loadState(ctx.root, id);
   const st = statusOf(ctx.root, s);
   requireStatus(id, st, canResume(st), "resume");
-  cgroupOf(s).thaw();
+  requireCgroup(s, "resume").thaw();
 }

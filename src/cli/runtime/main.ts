@@ -47,14 +47,14 @@ commands:
   ps        list the processes of a container (--format table|json)
   pause     freeze every process of a container
   resume    thaw a paused container
-  spec      write a default config.json into the bundle
+  spec      write a default config.json into the bundle (--rootless: for an unprivileged user)
   update    change the resource limits of a container (--resources FILE|-, or --memory, --cpu-quota ...)
   events    print a container's resource statistics (--stats) or stream them and OOM events
   features  print the features this runtime supports as JSON
   warm      serve requests of bin/berth-runtime from this warm process (see README)
 
 global flags:
-  --root DIR           state root (default /run/berth-runtime)
+  --root DIR           state root (default /run/berth-runtime; not root: $XDG_RUNTIME_DIR/berth-runtime)
   --log FILE           also write log lines to FILE
   --log-format FORMAT  text or json
   --debug              log debug messages (the plan)
@@ -103,7 +103,7 @@ export async function main(argv: string[], io: Io, opts: MainOptions = {}): Prom
     }
     const debug = bool(g, "debug");
     const ctx: RuntimeContext = {
-      root: resolve(str(g, "root") ?? "/run/berth-runtime"),
+      root: resolve(str(g, "root") ?? defaultRoot()),
       debug,
       log: (level, msg) => {
         if (level === "debug" && !debug) return;
@@ -130,6 +130,16 @@ export async function main(argv: string[], io: Io, opts: MainOptions = {}): Prom
     io.err(`berth-runtime: ${msg}\n`);
     return err instanceof BerthError && err.kind === "InvalidArgument" && /flag/.test(err.message) ? 2 : 1;
   }
+}
+
+/**
+ * The state root without --root: /run/berth-runtime for root; for anyone else
+ * $XDG_RUNTIME_DIR/berth-runtime when set (runc: $XDG_RUNTIME_DIR/runc), as an
+ * unprivileged user cannot write /run.
+ */
+export function defaultRoot(env: NodeJS.ProcessEnv = process.env, euid = process.geteuid?.() ?? 0): string {
+  const xdg = env["XDG_RUNTIME_DIR"];
+  return euid !== 0 && xdg ? `${xdg}/berth-runtime` : "/run/berth-runtime";
 }
 
 function one(args: string[], cmd: string, what = "container id"): string {
@@ -285,8 +295,10 @@ async function command(ctx: RuntimeContext, cmd: string, argv: string[], io: Io)
       );
       const file = resolve(str(flags, "bundle") ?? ".", "config.json");
       if (existsSync(file)) throw invalidArgument(`spec: "${file}" exists; remove it first`);
-      if (bool(flags, "rootless")) throw notImplemented("spec --rootless: rootless containers are not supported yet");
-      writeFileSync(file, `${JSON.stringify(rt.defaultSpec(), null, "\t")}\n`);
+      const spec = bool(flags, "rootless")
+        ? rt.toRootless(rt.defaultSpec(), { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 })
+        : rt.defaultSpec();
+      writeFileSync(file, `${JSON.stringify(spec, null, "\t")}\n`);
       return 0;
     }
     case "features":
