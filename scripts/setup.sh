@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # busybox-static: the built-in image; runc and crun: reference runtimes the suite is checked against;
 # docker-registry (the CNCF distribution registry), skopeo, umoci, apache2-utils (htpasswd) and
 # openssl: the image tests' registry and reference tools; containerd and debootstrap: bench/image-pull;
-# stress: the cgroup stress tests' workload
+# stress: the cgroup stress tests' workload; qemu: the cgroup v2 lane (scripts/cgroup2-vm)
 want=(busybox-static runc crun iproute2 procps docker.io podman conmon catatonit uidmap fuse-overlayfs slirp4netns containernetworking-plugins python3 cgroup-tools
-  docker-registry skopeo umoci apache2-utils openssl zstd containerd debootstrap stress)
+  docker-registry skopeo umoci apache2-utils openssl zstd containerd debootstrap stress
+  qemu-system-x86 qemu-system-data)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -92,8 +92,9 @@ rtest("update lowers and raises memory, cpu quota and pids.max (flags)", async (
 
   h.ok(["update", "--memory", "32m", id]);
   assert.equal(memLimit(pid), String(32 * MiB));
-  const seen = cgget(pid, "memory", "memory.limit_in_bytes");
-  if (seen !== undefined && !V2) assert.equal(seen, String(32 * MiB), "cgget reads the same limit");
+  // cgget on v1 only: v2 has no per-controller mount to make the path relative to
+  const seen = V2 ? undefined : cgget(pid, "memory", "memory.limit_in_bytes");
+  if (seen !== undefined) assert.equal(seen, String(32 * MiB), "cgget reads the same limit");
 
   if (SWAP_ACCOUNTING && !V2) {
     // raising both: memsw must go first, or the kernel refuses limit > memsw
@@ -181,7 +182,8 @@ rtest("events --stats agrees with the cgroup files", async (h) => {
   assert.ok(Number(d["cpu"]["usage"]["total"]) > 0, "cpu usage total");
   assert.equal(typeof d["cpu"]["usage"]["kernel"], "number");
   assert.equal(typeof d["cpu"]["usage"]["user"], "number");
-  assert.ok(Array.isArray(d["cpu"]["usage"]["percpu"]), "per-cpu usage");
+  // cgroup v2 has no per-cpu usage (runc leaves it out there too)
+  if (!V2) assert.ok(Array.isArray(d["cpu"]["usage"]["percpu"]), "per-cpu usage");
   assert.ok("blkio" in d && "hugetlb" in d);
   // the update is seen by the next read
   h.ok(["update", "--pids-limit", "12", id]);
@@ -231,7 +233,8 @@ rtest("a process over the memory limit is OOM-killed and events reports it", asy
   assert.equal(oom?.["id"], id);
   if (!V2) assert.match(readFileSync(join(cgroupDir(pid, "memory"), "memory.oom_control"), "utf8"), /oom_kill [1-9]/);
   const mem = statsOf(h, id)["memory"];
-  assert.ok(Number(mem["usage"]["max"]) > 8 * MiB, `peak usage ${mem["usage"]["max"]} near the 16 MiB limit`);
+  // runc 1.1 does not read memory.peak on v2
+  if (!V2 || IS_BERTH) assert.ok(Number(mem["usage"]["max"]) > 8 * MiB, `peak usage ${mem["usage"]["max"]} near the 16 MiB limit`);
   if (!V2) {
     const failcnt = (f: string) => Number(readFileSync(join(cgroupDir(pid, "memory"), f), "utf8"));
     assert.equal(mem["usage"]["failcnt"], failcnt("memory.failcnt"));

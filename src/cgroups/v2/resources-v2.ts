@@ -3,10 +3,16 @@ import { dirname, join } from "node:path";
 import type { LinuxResources } from "../../oci/index.js";
 import { writeValue } from "../fs-util.js";
 
-/** cpu.shares (2..262144) to cpu.weight (1..10000), as runc and crun convert it. */
+/** cpu.shares (2..262144) to cpu.weight (1..10000), as runc and crun convert it (integer division). */
 export function sharesToWeight(shares: number): number {
   if (shares === 0) return 0;
-  return Math.round(1 + ((shares - 2) * 9999) / 262142);
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+}
+
+/** blkio weight (10..1000) to io.weight (1..10000), for hosts without BFQ, as runc converts it. */
+export function blkioWeightToIoWeight(weight: number): number {
+  if (weight === 0) return 0;
+  return 1 + Math.floor(((weight - 10) * 9999) / 990);
 }
 
 /** The cgroup v2 key/values for LinuxResources; `unified` entries win. */
@@ -32,6 +38,20 @@ export function v2Values(r: LinuxResources): Map<string, string> {
   if (r.pids) v.set("pids.max", r.pids.limit > 0 ? String(r.pids.limit) : "max");
   const io = r.blockIO;
   if (io?.weight) v.set("io.bfq.weight", String(io.weight));
+  // io.max takes one device per write: "MAJ:MIN rbps=N wiops=N ...", one line per device here
+  const max = new Map<string, string[]>();
+  const throttle = [
+    [io?.throttleReadBpsDevice, "rbps"],
+    [io?.throttleWriteBpsDevice, "wbps"],
+    [io?.throttleReadIOPSDevice, "riops"],
+    [io?.throttleWriteIOPSDevice, "wiops"],
+  ] as const;
+  for (const [devices, key] of throttle)
+    for (const d of devices ?? []) {
+      const dev = `${d.major}:${d.minor}`;
+      max.set(dev, [...(max.get(dev) ?? []), `${key}=${d.rate}`]);
+    }
+  if (max.size) v.set("io.max", [...max].map(([dev, kv]) => `${dev} ${kv.join(" ")}`).join("\n"));
   for (const h of r.hugepageLimits ?? []) v.set(`hugetlb.${h.pageSize}.max`, String(h.limit));
   for (const [k, val] of Object.entries(r.unified ?? {})) v.set(k, val);
   return v;
@@ -42,9 +62,17 @@ export function applyV2(dir: string, values: Map<string, string>): void {
   const wanted = new Set([...values.keys()].map((k) => k.split(".")[0] ?? ""));
   if (wanted.size) enableControllers(dir, wanted);
   for (const [k, val] of values) {
-    const file = join(dir, k);
+    let file = join(dir, k);
+    let value = val;
+    // io.bfq.weight exists only while the BFQ scheduler is loaded; elsewhere the weight goes to
+    // io.weight (iocost), converted, as runc does
+    if (k === "io.bfq.weight" && !existsSync(file) && /^\d+$/.test(val)) {
+      file = join(dir, "io.weight");
+      value = String(blkioWeightToIoWeight(Number(val)));
+    }
     if (!existsSync(file)) throw new Error(`${k}: not supported by this kernel or controller not enabled`);
-    writeValue(file, val);
+    // a file with one entry per write (io.max): one write per line
+    for (const line of value.split("\n")) writeValue(file, line);
   }
 }
 

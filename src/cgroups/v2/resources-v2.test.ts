@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { applyV2, blkioWeightToIoWeight, sharesToWeight, v2Values } from "./resources-v2.js";
+
+test("cpu.shares to cpu.weight: runc's integer conversion", () => {
+  assert.equal(sharesToWeight(2), 1);
+  assert.equal(sharesToWeight(100), 4);
+  assert.equal(sharesToWeight(1024), 39);
+  assert.equal(sharesToWeight(262144), 10000);
+  assert.equal(v2Values({ cpu: { shares: 1024 } }).get("cpu.weight"), "39");
+});
+
+test("blkio weight to io.weight: runc's integer conversion", () => {
+  assert.equal(blkioWeightToIoWeight(10), 1);
+  assert.equal(blkioWeightToIoWeight(500), 4950);
+  assert.equal(blkioWeightToIoWeight(1000), 10000);
+});
+
+test("throttle devices become one io.max line per device", () => {
+  const v = v2Values({
+    blockIO: {
+      throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1048576 }],
+      throttleWriteIOPSDevice: [
+        { major: 8, minor: 0, rate: 100 },
+        { major: 254, minor: 16, rate: 7 },
+      ],
+    },
+  });
+  assert.equal(v.get("io.max"), "8:0 rbps=1048576 wiops=100\n254:16 wiops=7");
+});
+
+test("applyV2 writes io.max once per line and falls back on io.weight without BFQ", () => {
+  const dir = mkdtempSync(join(tmpdir(), "berth-cg2-res-"));
+  try {
+    writeFileSync(join(dir, "io.max"), "");
+    writeFileSync(join(dir, "io.weight"), "default 100\n");
+    const values = v2Values({
+      blockIO: {
+        weight: 500,
+        throttleReadBpsDevice: [
+          { major: 8, minor: 0, rate: 1 },
+          { major: 8, minor: 16, rate: 2 },
+        ],
+      },
+    });
+    applyV2(dir, values);
+    // a plain file keeps the last write: one write per device, the last device last
+    assert.equal(readFileSync(join(dir, "io.max"), "utf8"), "8:16 rbps=2");
+    assert.equal(readFileSync(join(dir, "io.weight"), "utf8"), "4950");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
