@@ -161,3 +161,93 @@ test("a path that climbs and comes back in stays inside", { skip }, async () => 
   assert.deepEqual(readdirSync(dir).sort(), ["b", "c"]);
   assert.deepEqual(readdirSync(join(dir, "c")), ["d"]);
 });
+
+for (const mode of ["apply", "overlay"] as const) {
+  test(`${mode} mode: a whiteout or opaque marker under a non-directory hides nothing and is skipped`, { skip }, async () => {
+    const dir = fresh();
+    // umoci 0.4.7: a directory replaced by a file is written as the file, then whiteouts under it
+    await apply(dir, [f("p", "now a file"), f("p/.wh.inner", ""), f("p/.wh..wh..opq", ""), f("p/sub/.wh.x", "")], mode);
+    await apply(dir, [{ header: { name: "q", type: "fifo" } }, f("q/.wh.x", "")], mode);
+    assert.equal(readFileSync(join(dir, "p"), "utf8"), "now a file");
+    assert.ok(lstatSync(join(dir, "q")).isFIFO());
+  });
+
+  test(`${mode} mode: a whiteout under a symlink is refused, and a regular entry under a non-directory`, { skip }, async () => {
+    const outside = join(scratch, `outside${++n}`);
+    mkdirSync(outside);
+    writeFileSync(join(outside, "x"), "outside\n");
+    const link = { header: { name: "s", type: "symlink", linkname: outside } } satisfies E;
+    const cases: [E[], RegExp][] = [
+      [[link, f("s/.wh.x", "")], /entry "s\/.wh.x": parent "s" is a symlink/],
+      [[link, f("s/.wh..wh..opq", "")], /entry "s\/.wh..wh..opq": parent "s" is a symlink/],
+      [[f("p"), f("p/.wh.x", ""), f("p/x")], /entry "p\/x": parent "p" is not a directory/],
+      [[f("p"), d("p/sub/")], /entry "p\/sub\/": parent "p" is not a directory/],
+    ];
+    for (const [entries, message] of cases) await assert.rejects(apply(fresh(), entries, mode), message);
+    assert.deepEqual(readdirSync(outside), ["x"]);
+  });
+}
+
+test("apply mode: a whiteout under a lower layer's file or symlink, as the merged tree has it", { skip }, async () => {
+  const dir = fresh();
+  const outside = join(scratch, `outside${++n}`);
+  mkdirSync(outside);
+  writeFileSync(join(outside, "x"), "outside\n");
+  await apply(dir, [d("m/"), f("m/inner"), f("lowerfile"), { header: { name: "s", type: "symlink", linkname: outside } }]);
+  // the directory becomes a file in the next layer (umoci's order), and a lower file is whited out under
+  await apply(dir, [f("m", "now a file"), f("m/.wh.inner", ""), f("lowerfile/.wh.x", "")]);
+  assert.equal(readFileSync(join(dir, "m"), "utf8"), "now a file");
+  assert.equal(readFileSync(join(dir, "lowerfile"), "utf8"), "lowerfile");
+  await assert.rejects(apply(dir, [f("s/.wh.x", "")]), /entry "s\/.wh.x": parent "s" is a symlink/);
+  assert.deepEqual(readdirSync(outside), ["x"]);
+});
+
+test("files written in the background: later entries that touch them wait, in both modes", { skip }, async () => {
+  for (const mode of ["apply", "overlay"] as const) {
+    const dir = fresh();
+    const many = Array.from({ length: 200 }, (_, i) => f(`m/${i % 7}/f${i}`, `body ${i}`));
+    await apply(
+      dir,
+      [
+        ...[0, 1, 2, 3, 4, 5, 6].map((i) => d(`m/${i}/`)),
+        ...many,
+        { header: { name: "m/link", type: "hardlink", linkname: "m/3/f3" } }, // to a file maybe still in flight
+        f("m/3/f10", "replaced"), // over one
+        f("m/2/.wh.f9", ""), // whiteout of one
+        { header: { name: "m/1/f1", type: "symlink", linkname: "f8" } }, // a symlink over one
+        f("m/6/f6", "big".repeat(500_000)), // streamed inline, over a small one
+        f("m/5/.wh..wh..opq", ""),
+        f("m/4", "a directory of files becomes a file"),
+        d("m/0/", { mtime: 1_000_000_000 }),
+      ],
+      mode,
+    );
+    assert.equal(readFileSync(join(dir, "m/link"), "utf8"), "body 3");
+    assert.equal(lstatSync(join(dir, "m/link")).nlink, 2);
+    assert.equal(readFileSync(join(dir, "m/3/f10"), "utf8"), "replaced");
+    assert.equal(lstatSync(join(dir, "m/1/f1")).isSymbolicLink(), true);
+    assert.equal(readFileSync(join(dir, "m/6/f6"), "utf8").length, 1_500_000);
+    assert.equal(readFileSync(join(dir, "m/4"), "utf8"), "a directory of files becomes a file");
+    assert.equal(readFileSync(join(dir, "m/0/f196"), "utf8"), "body 196");
+    assert.equal(lstatSync(join(dir, "m/0")).mtimeMs, 1_000_000_000_000, "directory times after the writes into them");
+    const wh = lstatSync(join(dir, "m/2/f9"), { throwIfNoEntry: false });
+    assert.ok(mode === "apply" ? wh === undefined : wh?.isCharacterDevice(), `${mode}: the whiteout`);
+    assert.equal(readdirSync(join(dir, "m/5")).length, 28, "an opaque marker keeps this layer's own files");
+  }
+});
+
+test("a background write that fails fails the layer with its own message, before later refusals", { skip }, async () => {
+  for (const mode of ["apply", "overlay"] as const) {
+    const bad = f("a", "a", { xattrs: { "security.capability": "not a capability" } });
+    const failed = /apply layer t: entry "a": set xattr security.capability/;
+    await assert.rejects(apply(fresh(), [bad, ...Array.from({ length: 50 }, (_, i) => f(`x${i}`))], mode), failed);
+    // sequentially "a" fails first: a later entry's refusal does not hide it
+    await assert.rejects(apply(fresh(), [bad, f("b"), f("../escape")], mode), failed);
+    // nothing is still being written once the layer has failed
+    const dir = fresh();
+    await assert.rejects(apply(dir, [...Array.from({ length: 50 }, (_, i) => f(`y${i}`)), f("../escape")], mode), /climbs out/);
+    rmSync(dir, { recursive: true });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!existsSync(dir), "no write landed after the layer failed");
+  }
+});

@@ -6,6 +6,14 @@
  * a symlink (the layer's own, or a lower layer's in "apply" mode) — berth never follows one
  * (CVE-2018-15664-style escapes, "tar slip"). The directory is private to the unpacker while
  * this runs, so checking each parent with lstat cannot race.
+ *
+ * Creating a file is most of the time an unpack takes (the inode allocation, in the kernel), so
+ * small regular files and symlinks are created in the background, on libuv's threadpool, while
+ * the tar and gunzip stream goes on: each entry is still checked in tar order before its
+ * creation is queued, and an entry that touches a path with a creation queued or running (the
+ * same path, a parent, anything below) waits for it first (PendingWrites). Directories, hard
+ * links, devices, whiteouts and big files are made inline; directory times and opaque pruning
+ * wait for every creation.
  */
 import { createHash } from "node:crypto";
 import {
@@ -20,17 +28,19 @@ import {
   lstatSync,
   lutimesSync,
   mkdirSync,
+  open,
   openSync,
   readdirSync,
   rmSync,
   type Stats,
-  symlinkSync,
+  symlink,
   writeSync,
 } from "node:fs";
 import { join, relative } from "node:path";
 import { BerthError, errnoCode, internal, invalidArgument, permissionDenied, unavailable } from "../errors/index.js";
 import { readTar, type TarHeader } from "../images/tar/index.js";
 import { native } from "../native/index.js";
+import { type Creation, PendingWrites } from "./pending-writes.js";
 
 /**
  * How a layer's whiteouts land. "overlay": the layer gets a directory of its own, and whiteouts
@@ -70,6 +80,18 @@ const WH_META = ".wh..wh.";
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
+/** O_EXCL|O_NOFOLLOW: never write through whatever might sit at the name */
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/** regular files up to this size are read into memory and written in the background; bigger ones stream inline */
+const SMALL_FILE = 1 << 20;
+/**
+ * Background creations queued at once, the file data they may hold, and how many run at once.
+ * Measured on 2 CPUs, ext4 (a Debian minbase layer, 6700 entries): 8 running beat 1 and 2;
+ * 16, or a threadpool of 8 or 16 instead of libuv's 4, made no difference.
+ */
+const QUEUED = 32;
+const QUEUED_BYTES = 64 << 20;
+const RUNNING = 8;
 
 /** Apply the tar in `tar` to `dir`; the caller removes `dir` when this throws. */
 export async function applyLayer(
@@ -90,8 +112,14 @@ export async function applyLayer(
     }
   }
   const applier = new Applier(dir, options.whiteouts, what);
-  for await (const entry of readTar(measured())) await applier.apply(entry.header, entry.body);
-  applier.finish();
+  try {
+    for await (const entry of readTar(measured())) await applier.apply(entry.header, entry.body);
+    await applier.finish();
+  } catch (e) {
+    // no write may still run once this returns (the caller removes `dir`), and a write that
+    // failed is earlier in the layer than whatever failed here: it is the error to report
+    throw (await applier.settled()) ?? e;
+  }
   return { diffId: `sha256:${hash.digest("hex")}`, size, impliedDirs: [...applier.implied], whiteouts: [...applier.whiteouts] };
 }
 
@@ -131,12 +159,33 @@ class Applier {
   private readonly opaque = new Set<string>();
   /** directory mtimes, set last (relative path -> seconds) */
   private readonly dirTimes = new Map<string, number>();
+  /** files and symlinks being created in the background */
+  private readonly writes = new PendingWrites({ queued: QUEUED, bytes: QUEUED_BYTES, running: RUNNING });
+  /**
+   * "overlay" mode into an empty directory: everything in it is this layer's and recorded in
+   * `dirs`, `files` and `whiteouts`, so a path in none of them is absent without an lstat
+   */
+  private readonly known: boolean;
 
   constructor(
     private readonly root: string,
     private readonly mode: WhiteoutMode,
     private readonly what: string,
-  ) {}
+  ) {
+    this.known = mode === "overlay" && isEmptyDir(root);
+  }
+
+  /** lstat of `rel`, or undefined where nothing is */
+  private look(rel: string): Stats | undefined {
+    if (this.known && !this.dirs.has(rel) && !this.files.has(rel) && !this.whiteouts.has(rel)) return undefined;
+    return lstatOrUndefined(join(this.root, rel));
+  }
+
+  /** Until no background write runs; the first one that failed, if any. */
+  async settled(): Promise<unknown> {
+    await this.writes.quiesce();
+    return this.writes.failed;
+  }
 
   private refuse(name: string, why: string): Error {
     return invalidArgument(`apply ${this.what}: entry ${JSON.stringify(name)}: ${why}`);
@@ -162,9 +211,11 @@ class Applier {
   /**
    * Check every parent of `rel` without following symlinks: each must be a real directory, or
    * the entry is refused. Missing ones are made (0755 root) when `create`, and recorded as
-   * implied; without `create`, "missing" is returned instead.
+   * implied; without `create`, "missing" is returned instead. With `hidden`, a parent that is
+   * neither a directory nor a symlink gives "hidden" instead of a refusal: a whiteout or opaque
+   * marker there has nothing to hide, the non-directory already hides all below its path.
    */
-  private parents(rel: string, entry: string, create: boolean): "ok" | "missing" {
+  private parents(rel: string, entry: string, create: boolean, hidden = false): "ok" | "missing" | "hidden" {
     const parts = rel.split("/");
     parts.pop();
     let cur = "";
@@ -172,11 +223,14 @@ class Applier {
       cur = cur === "" ? p : `${cur}/${p}`;
       if (!this.dirs.has(cur)) {
         const abs = join(this.root, cur);
-        const st = lstatOrUndefined(abs);
+        const st = this.look(cur);
         if (st?.isSymbolicLink())
           throw this.refuse(entry, `parent ${JSON.stringify(cur)} is a symlink (berth never follows symlinks inside a layer)`);
-        if (st && !st.isDirectory() && !(create && this.mode === "overlay" && isWhiteout(st)))
+        if (st && !st.isDirectory() && !(create && this.mode === "overlay" && isWhiteout(st))) {
+          // umoci 0.4.7 writes a directory replaced by a file as the file, then whiteouts under it
+          if (hidden) return "hidden";
           throw this.refuse(entry, `parent ${JSON.stringify(cur)} is not a directory`);
+        }
         if (!st?.isDirectory()) {
           if (!create) return "missing";
           // over this layer's own whiteout: a directory made anew, hiding the lower one's contents
@@ -213,8 +267,10 @@ class Applier {
    * "kept" (a directory, kept), "whiteout" (this layer's whiteout, removed), or "none"/"removed".
    */
   private clear(rel: string, keepDir: boolean): "none" | "kept" | "whiteout" | "removed" {
+    // `dirs` holds real directories only: whatever replaces or removes one forgets it
+    if (keepDir && this.dirs.has(rel)) return "kept";
     const abs = join(this.root, rel);
-    const st = lstatOrUndefined(abs);
+    const st = this.look(rel);
     if (!st) return "none";
     if (keepDir && st.isDirectory()) return "kept";
     this.forget(rel, st.isDirectory());
@@ -224,6 +280,8 @@ class Applier {
   }
 
   async apply(h: TarHeader, body: AsyncIterable<Uint8Array>): Promise<void> {
+    // a background write failed: stop here, that is the layer's error
+    if (this.writes.failed !== undefined) throw this.writes.failed;
     const rel = this.clean(h.name, h.name);
     if (rel === "") return; // the root entry: the snapshot dir keeps its own mode and owner
     const slash = rel.lastIndexOf("/");
@@ -234,6 +292,8 @@ class Applier {
     // uid_t and gid_t are 32 bits, and (uid_t)-1 means "leave unchanged" to chown(2)
     if (h.uid > 0xfffffffe || h.gid > 0xfffffffe) throw this.refuse(h.name, `owner ${h.uid}:${h.gid} is out of range`);
     const abs = join(this.root, rel);
+    // whatever is in flight at this path, above it or below it is there before this entry looks
+    await this.writes.settle(rel, true);
     try {
       this.parents(rel, h.name, true);
       this.seen.add(rel);
@@ -250,7 +310,13 @@ class Applier {
         }
         case "file": {
           this.clear(rel, false);
-          await this.writeFile(abs, h, body);
+          if (h.size > SMALL_FILE) await this.writeFile(abs, h, body);
+          else {
+            const chunks: Uint8Array[] = [];
+            for await (const chunk of body) chunks.push(chunk);
+            await this.writes.room(h.size);
+            this.background(rel, h, h.size, (release) => this.createFile(abs, h, chunks, release));
+          }
           this.files.add(rel);
           return;
         }
@@ -258,6 +324,7 @@ class Applier {
           const target = this.clean(h.linkname, h.name, "hard link target");
           if (target === "" || !this.files.has(target))
             throw this.refuse(h.name, `hard link target ${JSON.stringify(h.linkname)} is not a file earlier in this layer`);
+          await this.writes.settle(target, false);
           this.parents(target, h.name, false);
           if (target === rel) return; // a link to itself: already there
           this.clear(rel, false);
@@ -268,9 +335,9 @@ class Applier {
         }
         case "symlink": {
           this.clear(rel, false);
-          symlinkSync(h.linkname, abs);
+          await this.writes.room(0);
+          this.background(rel, h, 0, (release) => this.createSymlink(abs, h, release));
           this.files.add(rel);
-          this.metadata(abs, h);
           return;
         }
         case "chardev":
@@ -292,14 +359,18 @@ class Applier {
     }
   }
 
-  private whiteout(rel: string, parent: string, base: string, entry: string): void {
+  private async whiteout(rel: string, parent: string, base: string, entry: string): Promise<void> {
     // "apply" mode deletes: where a parent is missing there is nothing to delete (but a symlinked
     // parent is still refused). "overlay" mode needs the parent to hold the whiteout.
     const create = this.mode === "overlay" || base === OPAQUE;
     // overlayfs ignores the opaque xattr on a layer's root: refused alike in both modes
     if (base === OPAQUE && parent === "") throw this.refuse(entry, "an opaque marker at the layer root is not supported");
+    // the directory (an opaque marker's), or the path whited out and all below it
+    if (base === OPAQUE) await this.writes.settle(parent, false);
+    else await this.writes.settle(parent === "" ? base.slice(WH.length) : `${parent}/${base.slice(WH.length)}`, true);
     try {
-      if (this.parents(rel, entry, create) === "missing") return;
+      // "missing": nothing to delete; "hidden": under a non-directory, nothing to hide
+      if (this.parents(rel, entry, create, true) !== "ok") return;
       if (base === OPAQUE) {
         if (this.mode === "overlay") {
           native().lsetxattr(join(this.root, parent), "trusted.overlay.opaque", Buffer.from("y"));
@@ -342,21 +413,73 @@ class Applier {
     }
   }
 
+  /** a big file, streamed from the tar as it comes */
   private async writeFile(abs: string, h: TarHeader, body: AsyncIterable<Uint8Array>): Promise<void> {
-    // O_EXCL|O_NOFOLLOW: never write through whatever might sit at the name
-    const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const fd = openSync(abs, CREATE, 0o600);
     try {
-      for await (const chunk of body) {
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
-      }
-      fchownSync(fd, h.uid, h.gid);
-      // after chown, which clears setuid and setgid
-      fchmodSync(fd, h.mode);
-      this.xattrs(abs, h);
-      futimesSync(fd, h.mtime, h.mtime);
+      for await (const chunk of body) writeAll(fd, chunk);
+      this.fileMetadata(fd, abs, h);
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** `create` makes `rel` in the background; its failure reads as the entry's */
+  private background(rel: string, h: TarHeader, size: number, create: Creation): void {
+    this.writes.add(rel, size, (release) =>
+      create(release).catch((e: unknown) => {
+        throw e instanceof BerthError ? e : fsError(`apply ${this.what}: write entry ${JSON.stringify(h.name)}`, e);
+      }),
+    );
+  }
+
+  /**
+   * A small file from memory: the open (the inode's creation, the slow part) on the threadpool;
+   * the rest, quick calls on the file's own descriptor, when it returns.
+   */
+  private createFile(abs: string, h: TarHeader, chunks: readonly Uint8Array[], release: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      open(abs, CREATE, 0o600, (err, fd) => {
+        // a failure is recorded before the next creation may start
+        if (err) return reject(err);
+        release();
+        try {
+          try {
+            for (const chunk of chunks) writeAll(fd, chunk);
+            this.fileMetadata(fd, abs, h);
+          } finally {
+            closeSync(fd);
+          }
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
+
+  private createSymlink(abs: string, h: TarHeader, release: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      symlink(h.linkname, abs, (err) => {
+        // a failure is recorded before the next creation may start
+        if (err) return reject(err);
+        release();
+        try {
+          this.metadata(abs, h);
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
+
+  private fileMetadata(fd: number, abs: string, h: TarHeader): void {
+    fchownSync(fd, h.uid, h.gid);
+    // after chown, which clears setuid and setgid
+    fchmodSync(fd, h.mode);
+    this.xattrs(abs, h);
+    futimesSync(fd, h.mtime, h.mtime);
   }
 
   private metadata(abs: string, h: TarHeader): void {
@@ -391,8 +514,9 @@ class Applier {
     }
   }
 
-  /** opaque directories pruned, then directory times: filling and pruning them moved them */
-  finish(): void {
+  /** every write done, opaque directories pruned, then directory times: filling and pruning them moved them */
+  async finish(): Promise<void> {
+    await this.writes.drain();
     for (const dir of this.opaque) {
       try {
         this.prune(dir);
@@ -408,5 +532,17 @@ class Applier {
         throw fsError(`apply ${this.what}: set the times of ${JSON.stringify(rel)}`, e);
       }
     }
+  }
+}
+
+function writeAll(fd: number, chunk: Uint8Array): void {
+  for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+}
+
+function isEmptyDir(path: string): boolean {
+  try {
+    return readdirSync(path).length === 0;
+  } catch {
+    return false; // not there, or not a directory: the first entry says so, as before
   }
 }

@@ -311,6 +311,7 @@ test("overlayfs and native agree where entry order and whiteouts get tricky", { 
       dir("g/"),
       file("g/inside", "inside"), // a file becomes a directory
       file("h", "h"), // a directory becomes a file
+      file("h/.wh.i", ""), // then, as umoci 0.4.7 writes it, a whiteout under the file: hides nothing
     ]),
     tarBuffer([file("d/sub/.wh.new", ""), file("k/l/m", "m")]),
   ];
