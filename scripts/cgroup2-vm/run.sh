@@ -132,7 +132,8 @@ mkdir -p $r/dev/pts $r/dev/shm $r/dev/mqueue
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts $r/dev/pts
 mount -t tmpfs -o mode=1777 shm $r/dev/shm
 mount -t mqueue mqueue $r/dev/mqueue
-mount -t tmpfs -o mode=1777 tmp $r/tmp
+# /tmp stays the overlay's (writes land in the tmpfs upper): a tmpfs here would hide a checkout
+# that lives under the host's /tmp
 mount -t tmpfs -o mode=755 run $r/run
 kver=$(uname -r)
 mkdir -p $r/lib/modules/$kver && mount --bind $r$kmods $r/lib/modules/$kver

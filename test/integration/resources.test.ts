@@ -234,7 +234,8 @@ rtest("a process over the memory limit is OOM-killed and events reports it", asy
   if (!V2) assert.match(readFileSync(join(cgroupDir(pid, "memory"), "memory.oom_control"), "utf8"), /oom_kill [1-9]/);
   const mem = statsOf(h, id)["memory"];
   // runc 1.1 does not read memory.peak on v2
-  if (!V2 || IS_BERTH) assert.ok(Number(mem["usage"]["max"]) > 8 * MiB, `peak usage ${mem["usage"]["max"]} near the 16 MiB limit`);
+  if (!V2 || IS_BERTH)
+    assert.ok(Number(mem["usage"]["max"]) > 8 * MiB, `peak usage ${mem["usage"]["max"]} near the 16 MiB limit`);
   if (!V2) {
     const failcnt = (f: string) => Number(readFileSync(join(cgroupDir(pid, "memory"), f), "utf8"));
     assert.equal(mem["usage"]["failcnt"], failcnt("memory.failcnt"));
