@@ -39,6 +39,8 @@ command -v "$qemu" >/dev/null || die "$qemu not found (apt-get install qemu-syst
 [ -f "$bios" ] || die "$bios not found (apt-get install qemu-system-data)"
 [ -x /bin/busybox ] || die "/bin/busybox not found (apt-get install busybox-static)"
 
+init_digest() { write_init | sha256sum | cut -c1-16; }
+
 # ---- prepare (once per kernel, cached): kernel image, modules + modules.dep, initramfs ----
 
 # the modules the initramfs loads: virtio PCI transport, 9p over virtio, overlayfs, the scratch disk
@@ -55,7 +57,8 @@ resolve_kernel_pkg() {
 
 prepare() {
   local pkg=$1 dir=$cache/$1 tmp deb kver
-  [ -f "$dir/ready" ] && return 0
+  # "ready" holds the digest of the /init it was built with: a changed init rebuilds the initramfs
+  [ "$(cat "$dir/ready" 2>/dev/null)" = "$(init_digest)" ] && return 0
   echo "cgroup2-vm: preparing $dir (one-off)" >&2
   rm -rf "$cache"/.prep.*
   tmp=$(mktemp -d "$cache/.prep.XXXXXX")
@@ -92,7 +95,7 @@ prepare() {
   (cd "$ir" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 >"$tmp/k/initramfs.gz")
   rm -rf "$dir"
   mv "$tmp/k" "$dir"
-  touch "$dir/ready"
+  init_digest >"$dir/ready"
   rm -rf "$tmp"
 }
 
@@ -163,7 +166,7 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 pkg=$(resolve_kernel_pkg)
-if [ -z "$pkg" ] || { [ ! -f "$cache/$pkg/ready" ] && ! prepare "$pkg"; }; then
+if [ -z "$pkg" ] || ! prepare "$pkg"; then
   # no apt lists or no mirror: fall back on any kernel prepared before
   pkg=$(cd "$cache" && ls -d linux-image-*/ready 2>/dev/null | sort -V | tail -1 | cut -d/ -f1)
   [ -n "$pkg" ] || die "no kernel: run apt-get update, or set BERTH_CGROUP2_VM_KERNEL"
