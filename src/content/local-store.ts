@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { errnoCode, internal, invalidArgument, notFound } from "../errors/index.js";
-import { native } from "../native/index.js";
+import { native, processAlive } from "../native/index.js";
 import { digestOf, splitDigest, validateDigest } from "../oci/index.js";
 import type { BlobInfo, ContentStore, Ingest } from "./store.js";
 
@@ -164,7 +164,7 @@ export class LocalContentStore implements ContentStore {
       const p = join(this.root, "ingest", name);
       if (name.startsWith("stream-")) {
         const pid = Number(name.split("-")[1]);
-        if (pid !== process.pid && !alive(pid)) {
+        if (pid !== process.pid && !processAlive(pid)) {
           await unlink(p).catch(() => {});
           n++;
         }
@@ -193,15 +193,6 @@ export class LocalContentStore implements ContentStore {
       await fh.close();
     }
     await rename(tmp, this.path(digest));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errnoCode(e) === "EPERM";
   }
 }
 

@@ -117,3 +117,13 @@ export function native(): Binding {
   }
   return binding;
 }
+
+/** Whether a process exists (kill(pid, 0)); EPERM means it does, as another user's. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return typeof e === "object" && e !== null && "code" in e && e.code === "EPERM";
+  }
+}

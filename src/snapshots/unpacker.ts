@@ -7,10 +7,11 @@
  * its active snapshot goes, rows and directories. Two processes pulling the same image race
  * only at commit, one database transaction each: whoever commits a chain ID second drops its copy.
  */
+import { processAlive } from "../native/index.js";
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { describe, errnoCode, failedPrecondition, invalidArgument, isKind } from "../errors/index.js";
+import { describe, failedPrecondition, invalidArgument, isKind } from "../errors/index.js";
 import type { LayerRef, LayerSink } from "../images/layer-sink.js";
 import { layerCompression } from "../oci/index.js";
 import { applyLayer, DEFAULT_MAX_LAYER_BYTES } from "./apply-layer.js";
@@ -190,7 +191,7 @@ export class Unpacker implements LayerSink {
     this.swept ??= (async () => {
       for (const s of this.sn.list()) {
         const pid = Number(EXTRACT.exec(s.key)?.[1] ?? 0);
-        if (s.kind !== "active" || pid === 0 || pid === process.pid || alive(pid)) continue;
+        if (s.kind !== "active" || pid === 0 || pid === process.pid || processAlive(pid)) continue;
         await this.removeQuietly(s.key);
       }
     })();
@@ -204,14 +205,4 @@ function signal(): { promise: Promise<void>; resolve: () => void } {
     resolve = r;
   });
   return { promise, resolve };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists, as another user's
-    return errnoCode(e) === "EPERM";
-  }
 }
