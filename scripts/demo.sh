@@ -18,6 +18,8 @@ echo "user:      $(id)"
 '
 berth() { echo "+ berth $*" >&2; ./bin/berth --data-root "$data" "$@"; }
 tar -C "$bundle/rootfs" -czf "$bundle/rootfs.tar.gz" .
+# a second run replaces the demo image instead of leaving the old one as <none>
+./bin/berth --data-root "$data" rmi berth.local/busybox:demo >/dev/null 2>&1 || true
 berth import --change 'CMD ["sh"]' "$bundle/rootfs.tar.gz" berth.local/busybox:demo >/dev/null
 berth images
 rootfs=$(berth image mount berth.local/busybox:demo)
