@@ -2,7 +2,8 @@
  * N-API binding of the executor and the few syscalls Node lacks: SOCK_SEQPACKET
  * messages with SCM_RIGHTS, mkfifo, waitpid, prctl(PR_SET_CHILD_SUBREAPER),
  * sending an fd to a unix socket path (the OCI console socket), and for the image
- * side mknod, xattrs, mount and flock.
+ * side mknod, xattrs, mount and flock; for cgroup v2 device rules, loading and
+ * attaching BPF_PROG_TYPE_CGROUP_DEVICE programs (the instructions come from TS).
  * Every function is synchronous and policy-free; src/native/index.ts types them.
  */
 #define _GNU_SOURCE
@@ -28,6 +29,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <linux/bpf.h>
 
 #include "executor.h"
 
@@ -43,7 +45,9 @@ pid_t berth_spawn(const uint8_t *plan, int *parent_fd);
 
 static napi_value throw_errno(napi_env env, int err, const char *what) {
   napi_value msg, code, error, errnum;
-  char buf[256];
+  /* on the heap: `what` may carry a long text (the BPF verifier's log) */
+  size_t size = strlen(what) + 128;
+  char *buf = malloc(size);
   const char *name = "EUNKNOWN";
   switch (err) {
 #define E(x) \
@@ -52,11 +56,12 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
     break;
     E(ENOENT) E(EEXIST) E(EPERM) E(EACCES) E(EINVAL) E(EAGAIN) E(ECONNREFUSED) E(ENOTSOCK) E(EBADF) E(ECHILD) E(ESRCH)
         E(ETIMEDOUT) E(EPIPE) E(ENOTDIR) E(ENAMETOOLONG) E(EMFILE) E(ENOMEM) E(ENODATA) E(ENOTSUP) E(ERANGE)
-        E(EBUSY) E(ELOOP) E(ENOSPC) E(EROFS) E(EISDIR) E(ENOTEMPTY) E(EXDEV)
+        E(EBUSY) E(ELOOP) E(ENOSPC) E(EROFS) E(EISDIR) E(ENOTEMPTY) E(EXDEV) E(E2BIG) E(EFAULT)
 #undef E
   }
-  snprintf(buf, sizeof buf, "%s: %s", what, strerror(err));
-  napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &msg);
+  if (buf) snprintf(buf, size, "%s: %s", what, strerror(err));
+  napi_create_string_utf8(env, buf ? buf : strerror(err), NAPI_AUTO_LENGTH, &msg);
+  free(buf);
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_create_error(env, code, msg, &error);
   napi_create_int32(env, -err, &errnum);
@@ -481,6 +486,146 @@ static napi_value js_flock(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* bpf(2); attr is zeroed by the caller, so fields this kernel does not know stay zero */
+static int sys_bpf(int cmd, union bpf_attr *attr) {
+  long r;
+  do r = syscall(__NR_bpf, cmd, attr, sizeof *attr);
+  while (r < 0 && errno == EINTR);
+  return (int)r;
+}
+
+/* bpfProgLoad(insns: Buffer, license) -> fd of a BPF_PROG_TYPE_CGROUP_DEVICE program; when the
+ * kernel refuses it, it is loaded again with a verifier log, whose text goes into the error */
+static napi_value js_bpf_prog_load(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  void *insns = NULL;
+  size_t len = 0;
+  CHECK(napi_get_buffer_info(env, argv[0], &insns, &len));
+  char license[128];
+  if (!arg_path(env, argv[1], license, sizeof license)) return NULL;
+  if (len == 0 || len % sizeof(struct bpf_insn) != 0)
+    return throw_errno(env, EINVAL, "bpf(BPF_PROG_LOAD): the program is not a whole number of instructions");
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+  attr.insns = (uint64_t)(uintptr_t)insns;
+  attr.insn_cnt = (uint32_t)(len / sizeof(struct bpf_insn));
+  attr.license = (uint64_t)(uintptr_t)license;
+  /* the name bpftool shows (kernel 4.15+, as old as the program type) */
+  strncpy(attr.prog_name, "berth_devices", sizeof attr.prog_name - 1);
+  int fd, tries = 0;
+  /* the verifier gives up with EAGAIN when a signal is pending: try again a few times */
+  do fd = sys_bpf(BPF_PROG_LOAD, &attr);
+  while (fd < 0 && errno == EAGAIN && ++tries < 5);
+  if (fd >= 0) return make_i32(env, fd);
+  int err = errno;
+  char what[96];
+  snprintf(what, sizeof what, "bpf(BPF_PROG_LOAD) of %u instructions", attr.insn_cnt);
+  /* without privilege (EPERM) the verifier does not run: there is no log to fetch */
+  if (err == EPERM) return throw_errno(env, err, what);
+  const size_t log_size = 1 << 20;
+  char *log = calloc(1, log_size);
+  if (!log) return throw_errno(env, err, what);
+  attr.log_level = 1;
+  attr.log_buf = (uint64_t)(uintptr_t)log;
+  attr.log_size = (uint32_t)log_size;
+  fd = sys_bpf(BPF_PROG_LOAD, &attr);
+  if (fd >= 0) {
+    /* the refusal was transient: keep the program */
+    free(log);
+    return make_i32(env, fd);
+  }
+  size_t n = strnlen(log, log_size);
+  while (n > 0 && (log[n - 1] == '\n' || log[n - 1] == ' ')) n--;
+  char *text = malloc(sizeof what + n + 32);
+  if (text) snprintf(text, sizeof what + n + 32, "%s: verifier log: %.*s", what, (int)n, log);
+  free(log);
+  throw_errno(env, err, text && n > 0 ? text : what);
+  free(text);
+  return NULL;
+}
+
+/* bpfProgAttach(cgroupFd, progFd, flags): BPF_PROG_ATTACH as BPF_CGROUP_DEVICE */
+static napi_value js_bpf_prog_attach(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  get_args(env, info, 3, argv);
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.target_fd = (uint32_t)arg_i32(env, argv[0]);
+  attr.attach_bpf_fd = (uint32_t)arg_i32(env, argv[1]);
+  attr.attach_type = BPF_CGROUP_DEVICE;
+  attr.attach_flags = (uint32_t)arg_i32(env, argv[2]);
+  if (sys_bpf(BPF_PROG_ATTACH, &attr) < 0) return throw_errno(env, errno, "bpf(BPF_PROG_ATTACH)");
+  return NULL;
+}
+
+/* bpfProgDetach(cgroupFd, progFd): BPF_PROG_DETACH of that BPF_CGROUP_DEVICE program */
+static napi_value js_bpf_prog_detach(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, 2, argv);
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.target_fd = (uint32_t)arg_i32(env, argv[0]);
+  attr.attach_bpf_fd = (uint32_t)arg_i32(env, argv[1]);
+  attr.attach_type = BPF_CGROUP_DEVICE;
+  if (sys_bpf(BPF_PROG_DETACH, &attr) < 0) return throw_errno(env, errno, "bpf(BPF_PROG_DETACH)");
+  return NULL;
+}
+
+/* bpfProgQuery(cgroupFd) -> ids of the BPF_CGROUP_DEVICE programs attached to the cgroup itself */
+static napi_value js_bpf_prog_query(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  get_args(env, info, 1, argv);
+  int cg = arg_i32(env, argv[0]);
+  uint32_t cap = 64, *ids = NULL;
+  union bpf_attr attr;
+  for (;;) {
+    uint32_t *grown = realloc(ids, cap * sizeof *ids);
+    if (!grown) {
+      free(ids);
+      return throw_errno(env, ENOMEM, "bpf(BPF_PROG_QUERY)");
+    }
+    ids = grown;
+    memset(&attr, 0, sizeof attr);
+    attr.query.target_fd = (uint32_t)cg;
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_cnt = cap;
+    if (sys_bpf(BPF_PROG_QUERY, &attr) == 0) break;
+    /* more programs than room: prog_cnt says how many there are */
+    if (errno == ENOSPC && attr.query.prog_cnt > cap) {
+      cap = attr.query.prog_cnt;
+      continue;
+    }
+    int err = errno;
+    free(ids);
+    return throw_errno(env, err, "bpf(BPF_PROG_QUERY)");
+  }
+  napi_create_array_with_length(env, attr.query.prog_cnt, &out);
+  for (uint32_t i = 0; i < attr.query.prog_cnt; i++) {
+    napi_value id;
+    napi_create_uint32(env, ids[i], &id);
+    napi_set_element(env, out, i, id);
+  }
+  free(ids);
+  return out;
+}
+
+/* bpfProgGetFdById(id) -> fd of that program */
+static napi_value js_bpf_prog_get_fd_by_id(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  get_args(env, info, 1, argv);
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  uint32_t id = 0;
+  napi_get_value_uint32(env, argv[0], &id);
+  attr.prog_id = id;
+  int fd = sys_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+  if (fd < 0) return throw_errno(env, errno, "bpf(BPF_PROG_GET_FD_BY_ID)");
+  return make_i32(env, fd);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   struct {
     const char *name;
@@ -492,7 +637,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setBlocking", js_set_blocking}, {"umount", js_umount}, {"listen", js_listen}, {"accept", js_accept},
       {"peerUid", js_peer_uid}, {"sendPacket", js_send_packet}, {"recvPacket", js_recv_packet},
       {"mknod", js_mknod}, {"lsetxattr", js_lsetxattr}, {"lgetxattr", js_lgetxattr}, {"llistxattr", js_llistxattr},
-      {"mount", js_mount}, {"flock", js_flock},
+      {"mount", js_mount}, {"flock", js_flock}, {"bpfProgLoad", js_bpf_prog_load},
+      {"bpfProgAttach", js_bpf_prog_attach}, {"bpfProgDetach", js_bpf_prog_detach},
+      {"bpfProgQuery", js_bpf_prog_query}, {"bpfProgGetFdById", js_bpf_prog_get_fd_by_id},
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
     napi_value f;

@@ -53,6 +53,16 @@ export interface Binding {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   /** flock(2): LOCK_SH 1, LOCK_EX 2, LOCK_NB 4, LOCK_UN 8; false when LOCK_NB finds the lock held */
   flock(fd: number, op: number): boolean;
+  /** BPF_PROG_LOAD of a BPF_PROG_TYPE_CGROUP_DEVICE program (raw struct bpf_insn bytes): its fd; a refusal's error carries the verifier log */
+  bpfProgLoad(insns: Buffer, license: string): number;
+  /** BPF_PROG_ATTACH to a cgroup directory fd as BPF_CGROUP_DEVICE; flags: BPF_F_ALLOW_MULTI = 2 */
+  bpfProgAttach(cgroupFd: number, progFd: number, flags: number): void;
+  /** BPF_PROG_DETACH of that BPF_CGROUP_DEVICE program from the cgroup */
+  bpfProgDetach(cgroupFd: number, progFd: number): void;
+  /** BPF_PROG_QUERY: ids of the BPF_CGROUP_DEVICE programs attached to the cgroup itself */
+  bpfProgQuery(cgroupFd: number): number[];
+  /** BPF_PROG_GET_FD_BY_ID */
+  bpfProgGetFdById(id: number): number;
 }
 
 let binding: Binding | undefined;

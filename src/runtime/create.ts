@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { alreadyExists, errnoCode, internal, invalidArgument } from "../errors/index.js";
 import type { CgroupManager } from "../cgroups/index.js";
 import { newManager } from "../cgroups/index.js";
+import { setDeviceFilterSyscalls } from "../cgroups/v2/manager-v2.js";
 import { native } from "../native/index.js";
 import type { DeviceCgroup, IdMapping, Spec } from "../oci/index.js";
 import { validateSpec } from "../oci/index.js";
@@ -69,6 +70,8 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
   if (rootless && !(spec.linux?.namespaces ?? []).some((n) => n.type === "user"))
     throw invalidArgument("linux.namespaces: a rootless container needs a user namespace (see `spec --rootless`)");
 
+  // cgroup v2 enforces device rules with an eBPF program: the cgroups policy loads it through the binding
+  setDeviceFilterSyscalls(native());
   mkdirSync(ctx.root, { recursive: true, mode: 0o700 });
   const dir = containerDir(ctx.root, id);
   try {

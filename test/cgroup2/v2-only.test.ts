@@ -5,12 +5,13 @@
 // runtime (BERTH_TEST_RUNTIME); skipped unless every controller is on cgroup2 (run it with
 // test/cgroup2/run-suite.sh, which boots a cgroup2 VM where the host is v1).
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import type { Spec } from "../../src/oci/index.js";
 import type { Harness, RtTestOptions } from "../integration/harness.js";
-import { IS_BERTH, RUNTIME_NAME, alive, rtest, waitFor } from "../integration/harness.js";
+import { native } from "../../src/native/index.js";
+import { alive, rtest, waitFor } from "../integration/harness.js";
 
 const MiB = 1024 * 1024;
 
@@ -220,10 +221,9 @@ v2test("an OOM kill is counted in memory.events (oom_kill) and the init survives
   assert.ok(alive(pid), "the init was not the victim");
 });
 
-v2test("device rules: a device outside linux.resources.devices cannot be opened (eBPF on v2)", async (h, t) => {
+v2test("device rules: a device outside linux.resources.devices cannot be opened (eBPF on v2)", (h) => {
   const dev = blockDevice();
   assert.ok(dev, "a block device (the VM has a scratch disk)");
-  const caps = ["CAP_MKNOD", "CAP_DAC_OVERRIDE", "CAP_SYS_ADMIN"];
   const r = h.run(
     [
       "sh",
@@ -231,16 +231,54 @@ v2test("device rules: a device outside linux.resources.devices cannot be opened 
       `echo ok >/dev/null && echo null-ok; mknod /tmp/d b ${dev.major} ${dev.minor} && head -c 1 /tmp/d >/dev/null && echo opened`,
     ],
     (s) => {
-      if (s.process?.capabilities)
-        for (const k of ["bounding", "effective", "permitted"] as const) s.process.capabilities[k] = caps;
+      withDeviceCaps(s);
       resources(s, { devices: [{ allow: false, access: "rwm" }] });
     },
   );
   assert.equal(r.code === 0 || r.code === 1, true, `container exit ${r.code}: ${r.stderr}`);
   assert.match(r.stdout, /null-ok/, "an allowed device (/dev/null) works");
-  if (IS_BERTH && /opened/.test(r.stdout))
-    return t.skip(
-      `GAP: ${RUNTIME_NAME} enforces no device rules on cgroup v2 (no BPF_CGROUP_DEVICE program: src/cgroups/v2/manager-v2.ts set())`,
-    );
   assert.doesNotMatch(r.stdout, /opened/, `block device ${dev.major}:${dev.minor} must be denied`);
 });
+
+v2test("device rules: an allowed access works, the others do not, and `update` leaves one program on the cgroup", async (h) => {
+  const dev = blockDevice();
+  assert.ok(dev, "a block device (the VM has a scratch disk)");
+  const { id, pid } = await h.detached(["sh", "-c", `mknod /tmp/d b ${dev.major} ${dev.minor} && exec sleep 1000`], (s) => {
+    withDeviceCaps(s);
+    resources(s, {
+      devices: [
+        { allow: false, access: "rwm" },
+        { allow: true, type: "b", major: dev.major, minor: dev.minor, access: "rw" },
+        { allow: false, type: "b", major: dev.major, minor: dev.minor, access: "w" },
+      ],
+    });
+  });
+  await waitFor("the init's mknod", () => readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("sleep"));
+  // the scratch disk discards writes, and an open for writing writes nothing anyway
+  const probe = () =>
+    h.ok(["exec", id, "sh", "-c", "head -c 1 /tmp/d >/dev/null && echo read-ok; (: >/tmp/d) 2>/dev/null && echo write-ok; true"]);
+  const programs = () => {
+    const fd = openSync(cgDir(pid), constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      return native().bpfProgQuery(fd);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const before = probe();
+  assert.match(before, /read-ok/, "read is allowed");
+  assert.doesNotMatch(before, /write-ok/, "write is denied by the later rule");
+  assert.equal(programs().length, 1, "one device program on the container's cgroup");
+  h.ok(["update", "--pids-limit", "50", id]);
+  assert.equal(cgRead(pid, "pids.max"), "50");
+  assert.equal(programs().length, 1, "after update: replaced (or kept), never stacked");
+  const after = probe();
+  assert.match(after, /read-ok/, "read still allowed after update");
+  assert.doesNotMatch(after, /write-ok/, "write still denied after update");
+});
+
+/** Enough privilege for a container to make and open device nodes: only the device rules stand in its way. */
+function withDeviceCaps(s: Spec): void {
+  const caps = ["CAP_MKNOD", "CAP_DAC_OVERRIDE", "CAP_SYS_ADMIN"];
+  if (s.process?.capabilities) for (const k of ["bounding", "effective", "permitted"] as const) s.process.capabilities[k] = caps;
+}

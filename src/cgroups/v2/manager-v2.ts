@@ -1,12 +1,26 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { LinuxResources } from "../../oci/index.js";
+import type { DeviceCgroup, LinuxResources } from "../../oci/index.js";
 import type { CgroupManager } from "../manager.js";
 import type { CgroupStats } from "../stats.js";
 import { oomKillsV2 } from "./memory-stats-v2.js";
 import { statsV2 } from "./stats-v2.js";
 import { applyV2, v2Values } from "./resources-v2.js";
+import type { DeviceFilterSyscalls } from "./devices-v2.js";
+import { installDeviceFilter } from "./devices-v2.js";
 import { mkdirP, readPids, removeCgroupDir, sleepMs, writeValue } from "../fs-util.js";
+import { DEFAULT_ALLOWED_DEVICES } from "../v1/resources-v1.js";
+
+let deviceFilterSyscalls: DeviceFilterSyscalls | undefined;
+
+/**
+ * Give every v2 manager of this process the kernel calls that load and attach
+ * device programs. cgroups holds the policy (devices-v2.ts) but may not import
+ * the native binding, so the runtime hands it in before it sets resources.
+ */
+export function setDeviceFilterSyscalls(sys: DeviceFilterSyscalls | undefined): void {
+  deviceFilterSyscalls = sys;
+}
 
 /** cgroup v2: one directory in the unified hierarchy. */
 export class ManagerV2 implements CgroupManager {
@@ -24,9 +38,12 @@ export class ManagerV2 implements CgroupManager {
     writeValue(join(this.dir, "cgroup.procs"), String(pid));
   }
 
-  set(resources: LinuxResources): void {
-    // device rules on v2 need an eBPF program, which the executor does not load yet
+  set(resources: LinuxResources, devices: DeviceCgroup[] = []): void {
     mkdirP(this.dir);
+    // as on v1: from "deny all", the rules in order, the config's devices, then what every container needs;
+    // no linux.resources.devices leaves the cgroup's filter as it is (`update` sends none)
+    if (resources.devices)
+      installDeviceFilter(this.dir, [...resources.devices, ...devices, ...DEFAULT_ALLOWED_DEVICES], deviceFilterSyscalls);
     applyV2(this.dir, v2Values(resources));
   }
 
