@@ -1,6 +1,6 @@
 // Build: bundle each binary's entry point (fast start: one file, no resolution)
 // and compile every test file one-to-one for node --test.
-import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -13,7 +13,8 @@ const walk = (dir) =>
 
 // build beside dist/ and swap it in, so programs running from dist/ (tests, a warm runtime's
 // next client) never find it half-written
-const out = "dist.new";
+// (per process: several builds may run at once in one checkout)
+const out = `dist.new-${process.pid}`;
 rmSync(out, { recursive: true, force: true });
 const common = {
   platform: "node",
@@ -43,11 +44,42 @@ await build({
   banner: { js: "#!/usr/bin/env node" },
 });
 chmodSync(join(out, "berth.cjs"), 0o755);
+// berthd and berth-shim: long-running processes, bundled the same way
+for (const [name, entry] of [
+  ["berthd", "src/cli/berthd/entry.ts"],
+  ["berth-shim", "src/shim/entry.ts"],
+]) {
+  await build({
+    ...common,
+    entryPoints: { [name]: entry },
+    bundle: true,
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    outdir: out,
+    external: ["better-sqlite3"],
+    banner: { js: "#!/usr/bin/env node" },
+  });
+  chmodSync(join(out, `${name}.cjs`), 0o755);
+}
 const tests = [...walk("src"), ...walk("test"), ...walk("bench")].filter((f) => f.endsWith(".ts"));
 await build({ ...common, entryPoints: tests, outdir: out, outbase: ".", format: "esm", bundle: false });
 // V8's code cache of the CLI, compiled by a warm-up run that executes its hot paths
 execFileSync(process.execPath, [join(out, "berth-runtime.cjs")], { env: { ...process.env, BERTH_CODE_CACHE_WARMUP: "1" } });
-rmSync("dist.old", { recursive: true, force: true });
-if (existsSync("dist")) renameSync("dist", "dist.old");
-renameSync(out, "dist");
-rmSync("dist.old", { recursive: true, force: true });
+// the swap under a mkdir lock, so two builds finishing together do not interleave it
+for (let i = 0; ; i++) {
+  try {
+    mkdirSync("dist.lock");
+    break;
+  } catch (e) {
+    if (e.code !== "EEXIST" || i > 600) throw e;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+const old = `dist.old-${process.pid}`;
+try {
+  if (existsSync("dist")) renameSync("dist", old);
+  renameSync(out, "dist");
+} finally {
+  rmSync("dist.lock", { recursive: true, force: true });
+}
+rmSync(old, { recursive: true, force: true });
