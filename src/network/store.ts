@@ -1,0 +1,148 @@
+import { mkdir, open, readFile, readdir, rename, rm, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import { errnoCode, internal } from "../errors/index.js";
+import type { NetworkConfList } from "./conflist.js";
+import type { Attachment, Network } from "./types.js";
+
+/** An attachment with what DEL needs: the exact list, CNI_ARGS and final result of its ADD. */
+export interface AttachmentRecord extends Attachment {
+  /** "adding" is written before ADD runs, so a crash mid-ADD still leaves something to DEL */
+  state: "adding" | "attached";
+  confList: NetworkConfList;
+  cniArgs: string;
+  /** the ADD's final result (absent while adding) */
+  result?: unknown;
+  created: string;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Writes through a temp file and rename, so a reader (or a crash) never sees half a record. */
+async function writeAtomic(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, "w", 0o600);
+  try {
+    await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+}
+
+async function readJson(file: string): Promise<unknown> {
+  const text = await readFile(file, "utf8");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw internal(`read ${file}: corrupt JSON`, e);
+  }
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return []; // nothing recorded yet
+    throw e;
+  }
+}
+
+function checkNetwork(v: unknown, file: string): Network {
+  if (
+    !isRecord(v) ||
+    typeof v["name"] !== "string" ||
+    typeof v["id"] !== "string" ||
+    !/^[0-9a-f]{64}$/.test(v["id"]) ||
+    typeof v["subnet"] !== "string" ||
+    typeof v["gateway"] !== "string" ||
+    typeof v["bridge"] !== "string"
+  ) {
+    throw internal(`read network record ${file}: missing or malformed fields`);
+  }
+  return v as unknown as Network;
+}
+
+function checkAttachment(v: unknown, file: string): AttachmentRecord {
+  if (
+    !isRecord(v) ||
+    typeof v["containerId"] !== "string" ||
+    typeof v["networkId"] !== "string" ||
+    typeof v["ifname"] !== "string" ||
+    typeof v["netns"] !== "string" ||
+    !isRecord(v["confList"])
+  ) {
+    throw internal(`read attachment record ${file}: missing or malformed fields`);
+  }
+  return v as unknown as AttachmentRecord;
+}
+
+/**
+ * The network state dir: `networks/<id>.json`, `attachments/<container>/<network id>.json`,
+ * and `ipam/` (host-local's dataDir, one dir per network name).
+ */
+export class NetworkStore {
+  readonly dir: string;
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  get ipamDir(): string {
+    return join(this.dir, "ipam");
+  }
+
+  async init(): Promise<void> {
+    await mkdir(join(this.dir, "networks"), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.dir, "attachments"), { recursive: true, mode: 0o700 });
+    await mkdir(this.ipamDir, { recursive: true, mode: 0o700 });
+  }
+
+  async networks(): Promise<Network[]> {
+    const dir = join(this.dir, "networks");
+    const out: Network[] = [];
+    for (const n of await listDir(dir)) {
+      if (!n.endsWith(".json")) continue;
+      out.push(checkNetwork(await readJson(join(dir, n)), join(dir, n)));
+    }
+    return out.sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
+  }
+
+  async putNetwork(n: Network): Promise<void> {
+    await writeAtomic(join(this.dir, "networks", `${n.id}.json`), n);
+  }
+
+  async deleteNetwork(n: Network): Promise<void> {
+    await rm(join(this.dir, "networks", `${n.id}.json`), { force: true });
+    await rm(join(this.ipamDir, n.name), { recursive: true, force: true });
+  }
+
+  async attachments(containerId?: string): Promise<AttachmentRecord[]> {
+    const root = join(this.dir, "attachments");
+    const out: AttachmentRecord[] = [];
+    for (const c of containerId === undefined ? await listDir(root) : [containerId]) {
+      for (const n of await listDir(join(root, c))) {
+        if (!n.endsWith(".json")) continue;
+        const file = join(root, c, n);
+        out.push(checkAttachment(await readJson(file), file));
+      }
+    }
+    return out.sort((a, b) => a.created.localeCompare(b.created) || a.ifname.localeCompare(b.ifname));
+  }
+
+  async putAttachment(a: AttachmentRecord): Promise<void> {
+    const dir = join(this.dir, "attachments", a.containerId);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeAtomic(join(dir, `${a.networkId}.json`), a);
+  }
+
+  async deleteAttachment(a: AttachmentRecord): Promise<void> {
+    const dir = join(this.dir, "attachments", a.containerId);
+    await rm(join(dir, `${a.networkId}.json`), { force: true });
+    try {
+      await rmdir(dir);
+    } catch (e) {
+      // ENOTEMPTY: the container is still on another network; ENOENT: gone already
+      if (errnoCode(e) !== "ENOTEMPTY" && errnoCode(e) !== "ENOENT") throw e;
+    }
+  }
+}
