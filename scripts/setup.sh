@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # stress: the cgroup stress tests' workload; qemu: the cgroup v2 lane (scripts/cgroup2-vm)
 want=(busybox-static runc crun iproute2 procps docker.io podman conmon catatonit uidmap fuse-overlayfs slirp4netns containernetworking-plugins python3 cgroup-tools
   docker-registry skopeo umoci apache2-utils openssl zstd containerd debootstrap stress
-  qemu-system-x86 qemu-system-data)
+  qemu-system-x86 qemu-system-data tini iptables)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

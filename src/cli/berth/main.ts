@@ -15,11 +15,38 @@ import {
   tagCmd,
   unmountCmd,
 } from "./image-commands.js";
+import {
+  attachCmd,
+  type ContainerCmd,
+  createCmd,
+  eventsCmd,
+  execCmd,
+  infoCmd,
+  inspectCmd as cInspectCmd,
+  killCmd,
+  logsCmd,
+  pauseCmd,
+  portCmd,
+  psCmd,
+  renameCmd,
+  restartCmd,
+  rmCmd,
+  runCmd,
+  startCmd,
+  statsCmd,
+  stopCmd,
+  topCmd,
+  updateCmd,
+  versionCmd,
+  waitCmd,
+} from "./container-commands.js";
 import { loginCmd, logoutCmd } from "./login.js";
+import { networkCmd, volumeCmd } from "./resource-commands.js";
 
 export const VERSION = "0.1.0";
 
 const GLOBAL: FlagSpec[] = [
+  { name: "host", short: "H", type: "string" },
   { name: "data-root", type: "string" },
   { name: "insecure-registry", type: "list" },
   { name: "registry-mirror", type: "list" },
@@ -35,12 +62,40 @@ const USAGE = `Usage:  berth [OPTIONS] COMMAND
 A container engine: images from OCI registries, containers on any OCI runtime.
 
 Options:
+  -H, --host unix:///PATH        berthd's socket (default unix:///run/berth/berth.sock, env BERTH_HOST)
       --data-root DIR            where images and containers live (default /var/lib/berth, env BERTH_DATA_ROOT)
       --insecure-registry HOST   allow plain HTTP and unverified TLS for HOST[:PORT] or a CIDR (repeatable)
       --registry-mirror URL      a mirror tried before docker.io (repeatable)
       --snapshotter NAME         overlayfs (default) or native
   -D, --debug                    print error causes in full
   -v, --version                  print the version
+
+Container commands (through berthd):
+  run         Create and run a container from an image (-d, -it, --rm, -e, -v, -p, --network, ...)
+  create      Create a container
+  start       Start containers (-a, -i)
+  stop        Stop containers (-t SECONDS)
+  restart     Restart containers
+  kill        Send a signal to containers (-s SIGNAL)
+  rm          Remove containers (-f, -v)
+  ps          List containers (-a, -q, --filter, --format json, --no-trunc)
+  logs        Show a container's output (-f, --tail, --since, --until, -t)
+  exec        Run a command in a running container (-it, -d, -e, -u, -w)
+  attach      Attach to a running container's stdio
+  inspect     Show containers or images in detail (-f TEMPLATE)
+  top         Show a container's processes
+  stats       Show containers' CPU, memory and pids use (--no-stream, --format json)
+  wait        Wait for containers to stop; print their exit codes
+  pause       Freeze containers
+  unpause     Thaw containers
+  rename      Rename a container
+  update      Change a container's resource limits or restart policy
+  port        Show a container's published ports
+  events      Stream berthd's events (--since, --until, --filter)
+  info        Show berthd's state
+  version     Show client and berthd versions
+  network     Manage networks: create (--subnet, --gateway, --internal), ls, rm, inspect
+  volume      Manage volumes: create, ls, rm, inspect, prune
 
 Image commands:
   pull        Download an image from a registry
@@ -58,6 +113,34 @@ Run 'berth COMMAND --help' for more information on a command.
 `;
 
 type Cmd = (svc: () => Promise<ImageService>, args: string[], io: Io) => Promise<number>;
+
+const containerCommands: Record<string, ContainerCmd> = {
+  run: runCmd,
+  create: createCmd,
+  start: startCmd,
+  stop: stopCmd,
+  restart: restartCmd,
+  kill: killCmd,
+  rm: rmCmd,
+  ps: psCmd,
+  logs: logsCmd,
+  exec: execCmd,
+  attach: attachCmd,
+  inspect: cInspectCmd,
+  top: topCmd,
+  wait: waitCmd,
+  pause: pauseCmd(true),
+  unpause: pauseCmd(false),
+  rename: renameCmd,
+  update: updateCmd,
+  port: portCmd,
+  events: eventsCmd,
+  info: infoCmd,
+  version: versionCmd(VERSION),
+  stats: statsCmd,
+  network: networkCmd,
+  volume: volumeCmd,
+};
 
 const top: Record<string, Cmd> = {
   pull: pullCmd,
@@ -101,7 +184,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io.out(USAGE);
       return cmd || bool(flags, "help") ? 0 : 1;
     }
-    if (args.includes("--help") || args.includes("-h")) {
+    // after the image of run/create/exec, --help belongs to the container's command
+    if (args[0] === "--help" || (args.includes("--help") && !["run", "create", "exec"].includes(cmd))) {
       io.out(USAGE);
       return 0;
     }
@@ -132,9 +216,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
       }
       return service;
     };
-    if (cmd === "version") {
-      io.out(`berth version ${VERSION}\n`);
-      return 0;
+    const cf = containerCommands[cmd];
+    if (cf) {
+      const { DaemonClient, DEFAULT_HOST } = await import("./client.js");
+      const client = new DaemonClient(str(flags, "host") ?? process.env["BERTH_HOST"] ?? DEFAULT_HOST);
+      return await cf(client, args, io);
     }
     if (cmd === "login") return await loginCmd(args, io, { insecure: list(flags, "insecure-registry") });
     if (cmd === "logout") return await logoutCmd(args, io);

@@ -1,0 +1,243 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { invalidArgument } from "../errors/index.js";
+import type { ImageRunConfig, LinuxResources, Process, Spec } from "../oci/index.js";
+import { type NetworkManager, type PortMapping, parseNetworkMode } from "../network/index.js";
+import type { ContainerRecord, EndpointSettings } from "./container-store.js";
+import { writeContainerFiles } from "./container-files.js";
+import { buildContainerSpec, containerArgs, containerCapabilities, containerEnv, containerResources } from "./container-spec.js";
+import type { ExecConfig } from "./container-service.js";
+import { resolveUser } from "./user.js";
+import type { VolumeStore } from "./volumes.js";
+
+export interface ContainerSetupOptions {
+  dataRoot: string;
+  execRoot: string;
+  networks: NetworkManager;
+  volumes: VolumeStore;
+  /** the init for `--init` (Debian's tini) */
+  initPath?: string;
+}
+
+export interface Prepared {
+  spec: Spec;
+  networks: Record<string, EndpointSettings>;
+  /** undo the network side (a start that failed later) */
+  release: () => Promise<void>;
+}
+
+/**
+ * What a container needs around its rootfs before the runtime sees it: its network (a netns
+ * joined to CNI networks), its /etc files, its volumes, the user it runs as, and the OCI spec
+ * built from all of that. Undone by `teardown` when it stops and `removed` when it goes.
+ */
+export class ContainerSetup {
+  constructor(private readonly o: ContainerSetupOptions) {}
+
+  /** Refuse at create what could never start. */
+  validate(rec: ContainerRecord, image: ImageRunConfig): void {
+    const h = rec.HostConfig;
+    containerArgs(image, rec.Config);
+    containerCapabilities(h.CapAdd ?? [], h.CapDrop ?? [], h.Privileged === true);
+    const mode = parseNetworkMode(h.NetworkMode || "bridge");
+    if (mode.kind === "container") throw invalidArgument("network mode container:<id> is not supported yet");
+    if (h.AutoRemove && h.RestartPolicy && h.RestartPolicy.Name !== "" && h.RestartPolicy.Name !== "no")
+      throw invalidArgument("Conflicting options: --restart and --rm");
+    if ((mode.kind === "none" || mode.kind === "host") && Object.keys(h.PortBindings ?? {}).length)
+      throw invalidArgument(`conflicting options: port publishing and the container's network mode ${h.NetworkMode}`);
+    containerResources(h, true, []);
+  }
+
+  async prepare(a: {
+    rec: ContainerRecord;
+    imageConfig: ImageRunConfig;
+    rootfs: string;
+    containerDir: string;
+  }): Promise<Prepared> {
+    const { rec, imageConfig, rootfs, containerDir } = a;
+    const h = rec.HostConfig;
+    const mode = parseNetworkMode(h.NetworkMode || "bridge");
+    const networks: Record<string, EndpointSettings> = {};
+    let netns: string | undefined;
+    let ip: string | undefined;
+    let gateway: string | undefined;
+    const release = async () => this.teardown(rec);
+    const volumeNames: string[] = [];
+    try {
+      if (mode.kind === "bridge" || mode.kind === "network") {
+        const net = mode.kind === "bridge" ? await this.o.networks.ensureDefault() : await this.o.networks.get(mode.name);
+        netns = await this.o.networks.createNetns(rec.Id);
+        const aliases =
+          mode.kind === "network"
+            ? [rec.Name.slice(1), rec.Id.slice(0, 12), ...(rec.Config.Hostname ? [rec.Config.Hostname] : [])]
+            : [];
+        const r = await this.o.networks.attach(rec.Id, net.name, { netns, aliases, portMappings: portMappings(rec) });
+        ip = r.ip;
+        gateway = r.gateway;
+        networks[net.name] = {
+          NetworkID: net.id,
+          IPAddress: r.ip,
+          IPPrefixLen: r.prefixLen,
+          Gateway: r.gateway,
+          MacAddress: r.mac,
+          Aliases: aliases,
+        };
+        // published ports picked by the plugin (hostPort 0) become known
+        for (const p of r.ports) {
+          const key = `${p.containerPort}/${p.protocol}`;
+          h.PortBindings = h.PortBindings ?? {};
+          const list = h.PortBindings[key] ?? [];
+          const b = list.find((x) => !x.HostPort || Number(x.HostPort) === p.hostPort);
+          if (b && !b.HostPort) b.HostPort = String(p.hostPort);
+        }
+      }
+      const hostname = rec.Config.Hostname || rec.Id.slice(0, 12);
+      const peers = mode.kind === "network" ? await this.peers(mode.name, rec.Id) : [];
+      const files = writeContainerFiles({
+        dir: containerDir,
+        hostname,
+        ...(rec.Config.Domainname ? { domainname: rec.Config.Domainname } : {}),
+        ...(ip ? { ip } : {}),
+        networkMode: mode.kind === "host" ? "host" : (h.NetworkMode ?? "bridge"),
+        extraHosts: [...(h.ExtraHosts ?? []), ...peers.map((p) => `${p.name}:${p.ip}`)],
+        ...(gateway ? { hostGateway: gateway } : {}),
+        ...(h.Dns?.length ? { dns: h.Dns } : {}),
+        ...(h.DnsSearch?.length ? { dnsSearch: h.DnsSearch } : {}),
+        ...(h.DnsOptions?.length ? { dnsOptions: h.DnsOptions } : {}),
+      });
+      if (mode.kind === "network" && ip) this.announce(mode.name, rec, ip, peers);
+      const user = resolveUser(rootfs, rec.Config.User || imageConfig.User || "", h.GroupAdd ?? []);
+      // a static init: the container's rootfs may have no libc (Debian's tini-static; docker-init is one too)
+      const initPath = this.o.initPath ?? ["/usr/bin/tini-static", "/usr/bin/docker-init"].find((p) => existsSync(p));
+      const { spec } = buildContainerSpec({
+        id: rec.Id,
+        image: imageConfig,
+        config: rec.Config,
+        hostConfig: h,
+        rootfs,
+        files,
+        user,
+        hostname,
+        volumePath: (v) => this.volumePath(rec, v.name, volumeNames),
+        ...(mode.kind === "host" ? { netns: "host" } : netns ? { netns } : {}),
+        ...(initPath ? { initPath } : {}),
+      });
+      rec.VolumeNames = volumeNames;
+      return { spec, networks, release };
+    } catch (e) {
+      await release().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** The container stopped: its network goes (its netns and addresses). */
+  async teardown(rec: ContainerRecord): Promise<void> {
+    const mode = parseNetworkMode(rec.HostConfig.NetworkMode || "bridge");
+    if (mode.kind !== "bridge" && mode.kind !== "network") return;
+    await this.o.networks.detach(rec.Id);
+    await this.o.networks.removeNetns(rec.Id);
+  }
+
+  /** The container is removed: with `volumes`, its anonymous volumes go too (docker rm -v). */
+  async removed(rec: ContainerRecord, volumes: boolean): Promise<void> {
+    if (!volumes) return;
+    for (const name of this.anonymousVolumes(rec.Id)) if (this.o.volumes.find(name)) this.o.volumes.remove(name, []);
+  }
+
+  resources(rec: ContainerRecord): LinuxResources {
+    return containerResources(rec.HostConfig, true, []);
+  }
+
+  /** The process of `exec`: the container's own, with the exec's command, env, user and cwd. */
+  execProcess(spec: Spec, rootfs: string, x: ExecConfig): Process {
+    const base = spec.process;
+    if (!base) throw invalidArgument("the container's spec has no process");
+    const user = x.User ? resolveUser(rootfs, x.User, []) : undefined;
+    const home = user?.home ?? (base.env ?? []).find((e) => e.startsWith("HOME="))?.slice(5) ?? "/";
+    const hostname = spec.hostname ?? "";
+    const env = containerEnv(base.env ?? [], x.Env ?? [], hostname, x.Tty === true, home);
+    if (x.WorkingDir && !x.WorkingDir.startsWith("/"))
+      throw invalidArgument(`the working directory '${x.WorkingDir}' is invalid, it needs to be an absolute path`);
+    const caps = x.Privileged ? containerCapabilities([], [], true) : undefined;
+    return {
+      ...base,
+      args: x.Cmd,
+      env,
+      cwd: x.WorkingDir || base.cwd,
+      terminal: x.Tty === true,
+      ...(user ? { user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids } } : {}),
+      ...(caps ? { capabilities: { bounding: caps, effective: caps, permitted: caps } } : {}),
+    };
+  }
+
+  private volumePath(rec: ContainerRecord, name: string | undefined, used: string[]): string {
+    if (name) {
+      const v = this.o.volumes.create(name);
+      used.push(v.Name);
+      return v.Mountpoint;
+    }
+    // an anonymous volume: one per mount point, kept across restarts of the container
+    const list = this.anonymousVolumes(rec.Id);
+    const v = this.o.volumes.create(list[used.filter((u) => list.includes(u)).length], { anonymous: true });
+    if (!list.includes(v.Name)) {
+      list.push(v.Name);
+      writeFileSync(this.anonFile(rec.Id), JSON.stringify(list));
+    }
+    used.push(v.Name);
+    return v.Mountpoint;
+  }
+
+  private anonFile(id: string): string {
+    return join(this.o.dataRoot, "containers", id, "anonymous-volumes.json");
+  }
+
+  private anonymousVolumes(id: string): string[] {
+    try {
+      return JSON.parse(readFileSync(this.anonFile(id), "utf8")) as string[];
+    } catch {
+      return [];
+    }
+  }
+
+  /** The containers on a user network, by every name they answer to. */
+  private async peers(network: string, self: string): Promise<Array<{ name: string; ip: string; id: string }>> {
+    const out: Array<{ name: string; ip: string; id: string }> = [];
+    for (const a of await this.o.networks.attachments(network)) {
+      if (a.containerId === self) continue;
+      for (const name of a.aliases) out.push({ name, ip: a.ip, id: a.containerId });
+    }
+    return out;
+  }
+
+  /** Tell the containers already on the network about a new one: a line in their /etc/hosts (rewritten in place). */
+  private announce(network: string, rec: ContainerRecord, ip: string, peers: Array<{ id: string }>): void {
+    const names = [rec.Name.slice(1), rec.Id.slice(0, 12), ...(rec.Config.Hostname ? [rec.Config.Hostname] : [])];
+    for (const id of new Set(peers.map((p) => p.id))) {
+      const file = join(this.o.dataRoot, "containers", id, "hosts");
+      if (!existsSync(file)) continue;
+      const text = readFileSync(file, "utf8");
+      const add = names
+        .filter((n) => !new RegExp(`\\s${n.replace(/[.]/g, "\\.")}(\\s|$)`, "m").test(text))
+        .map((n) => `${ip}\t${n}\n`);
+      // in place (not rename): the file is bind-mounted into the running container
+      if (add.length) writeFileSync(file, text + (text.endsWith("\n") ? "" : "\n") + add.join(""));
+    }
+    void network;
+  }
+}
+
+function portMappings(rec: ContainerRecord): PortMapping[] {
+  const out: PortMapping[] = [];
+  for (const [key, binds] of Object.entries(rec.HostConfig.PortBindings ?? {})) {
+    const [port, proto = "tcp"] = key.split("/");
+    if (proto !== "tcp" && proto !== "udp") throw invalidArgument(`port ${key}: only tcp and udp can be published`);
+    for (const b of binds ?? [])
+      out.push({
+        containerPort: Number(port),
+        protocol: proto,
+        ...(b.HostIp ? { hostIP: b.HostIp } : {}),
+        ...(b.HostPort ? { hostPort: Number(b.HostPort) } : {}),
+      });
+  }
+  return out;
+}

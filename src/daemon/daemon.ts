@@ -1,0 +1,414 @@
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { arch, cpus, hostname, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { describe, invalidArgument } from "../errors/index.js";
+import { hostCgroups } from "../cgroups/index.js";
+import { closeDatabases, isIdName } from "../images/index.js";
+import { packageRoot } from "../native/index.js";
+import { type Attachment, type Network, NetworkManager } from "../network/index.js";
+import { parseReference, familiarName } from "../registry/index.js";
+import { ContainerSetup } from "./container-setup.js";
+import { ContainerService, type RuntimeInfo } from "./container-service.js";
+import { EventBus } from "./events.js";
+import { ImageService } from "./image-service.js";
+import type { ApiServer } from "./server.js";
+import { ShimManager } from "./shim-manager.js";
+import { VolumeStore } from "./volumes.js";
+
+export const VERSION = "0.1.0";
+export const API_VERSION = "1.41";
+
+export interface DaemonOptions {
+  dataRoot: string;
+  execRoot: string;
+  /** name=path runtimes besides the built-in berth-runtime (and runc/crun when installed) */
+  runtimes?: Record<string, string>;
+  defaultRuntime?: string;
+  snapshotter?: "overlayfs" | "native";
+  insecureRegistries?: string[];
+  /** registry host -> mirror URLs (docker.io's under "docker.io") */
+  registryMirrors?: Record<string, string[]>;
+  /** containers per berth-shim process */
+  containersPerShim?: number;
+  log?: (msg: string) => void;
+  /** the default bridge network's subnet and bridge name (tests use their own) */
+  bridgeSubnet?: string;
+  bridgeName?: string;
+}
+
+/** berthd: the image service, containers, networks and events behind one API. */
+export class Daemon {
+  readonly events = new EventBus();
+  readonly runtimes = new Map<string, RuntimeInfo>();
+  readonly defaultRuntime: string;
+  readonly id: string;
+  readonly volumes: VolumeStore;
+  containers!: ContainerService;
+  networks!: NetworkManager;
+  shims!: ShimManager;
+  readonly log: (msg: string) => void;
+
+  private constructor(
+    readonly opts: DaemonOptions,
+    readonly images: ImageService,
+  ) {
+    this.log = opts.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} berthd: ${m}\n`));
+    this.runtimes.set("berth-runtime", { name: "berth-runtime", path: join(packageRoot(), "bin", "berth-runtime") });
+    for (const name of ["runc", "crun"]) {
+      const p = which(name);
+      if (p) this.runtimes.set(name, { name, path: p });
+    }
+    for (const [name, path] of Object.entries(opts.runtimes ?? {})) {
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalidArgument(`runtime name ${JSON.stringify(name)} is not valid`);
+      if (!path.startsWith("/")) throw invalidArgument(`runtime ${name}: path ${path} must be absolute`);
+      this.runtimes.set(name, { name, path });
+    }
+    this.defaultRuntime = opts.defaultRuntime ?? "berth-runtime";
+    if (!this.runtimes.has(this.defaultRuntime))
+      throw invalidArgument(`default runtime ${this.defaultRuntime} is not configured`);
+    const idFile = join(opts.dataRoot, "engine-id");
+    if (!existsSync(idFile)) writeFileSync(idFile, randomBytes(32).toString("hex"));
+    this.id = readFileSync(idFile, "utf8").trim();
+    this.volumes = new VolumeStore(join(opts.dataRoot, "volumes"));
+  }
+
+  get dataRoot(): string {
+    return this.opts.dataRoot;
+  }
+  get execRoot(): string {
+    return this.opts.execRoot;
+  }
+
+  static async open(opts: DaemonOptions): Promise<Daemon> {
+    mkdirSync(opts.dataRoot, { recursive: true, mode: 0o711 });
+    mkdirSync(opts.execRoot, { recursive: true, mode: 0o711 });
+    const images = await ImageService.open({
+      root: opts.dataRoot,
+      ...(opts.snapshotter ? { snapshotter: opts.snapshotter } : {}),
+      registry: {
+        ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
+        ...(opts.registryMirrors ? { mirrors: opts.registryMirrors } : {}),
+      },
+    });
+    const d = new Daemon(opts, images);
+    d.networks = new NetworkManager({
+      stateDir: join(opts.dataRoot, "network"),
+      runDir: join(opts.execRoot, "netns"),
+      ...(opts.bridgeSubnet || opts.bridgeName
+        ? {
+            defaultNetwork: {
+              ...(opts.bridgeSubnet ? { subnet: opts.bridgeSubnet } : {}),
+              ...(opts.bridgeName ? { bridge: opts.bridgeName } : {}),
+            },
+          }
+        : {}),
+    });
+    d.shims = new ShimManager({
+      execRoot: opts.execRoot,
+      ...(opts.containersPerShim ? { perShim: opts.containersPerShim } : {}),
+      onEvent: (e, shim) => d.containers.handleShimEvent(e, shim),
+      onLost: (shim) => {
+        void d.containers.shimLost(shim).catch((e) => d.log(`shim ${shim} lost: ${describe(e)}`));
+      },
+      log: d.log,
+    });
+    const setup = new ContainerSetup({
+      dataRoot: opts.dataRoot,
+      execRoot: opts.execRoot,
+      networks: d.networks,
+      volumes: d.volumes,
+    });
+    d.containers = new ContainerService({
+      images,
+      shims: d.shims,
+      events: d.events,
+      dataRoot: opts.dataRoot,
+      execRoot: opts.execRoot,
+      runtimes: d.runtimes,
+      defaultRuntime: d.defaultRuntime,
+      setup,
+      log: d.log,
+    });
+    await d.containers.recover();
+    return d;
+  }
+
+  close(): void {
+    this.containers.close();
+    this.shims.close();
+    closeDatabases();
+  }
+
+  version(): Record<string, unknown> {
+    return {
+      Platform: { Name: "berth" },
+      Components: [{ Name: "Engine", Version: VERSION, Details: { ApiVersion: API_VERSION, Os: "linux", Arch: goArch() } }],
+      Version: VERSION,
+      ApiVersion: API_VERSION,
+      MinAPIVersion: "1.24",
+      GitCommit: "",
+      GoVersion: `node ${process.version}`,
+      Os: "linux",
+      Arch: goArch(),
+      KernelVersion: release(),
+      BuildTime: "",
+    };
+  }
+
+  info(): Record<string, unknown> {
+    const all = this.containers.list({ all: true });
+    const running = all.filter((c) => c.State.Running && !c.State.Paused).length;
+    const paused = all.filter((c) => c.State.Paused).length;
+    const images = new Set(this.images.images.list().map((r) => r.config.digest)).size;
+    let cgroupVersion = "1";
+    try {
+      cgroupVersion = hostCgroups().mode === "unified" ? "2" : "1";
+    } catch {
+      // no cgroups mounted
+    }
+    return {
+      ID: this.id,
+      Containers: all.length,
+      ContainersRunning: running,
+      ContainersPaused: paused,
+      ContainersStopped: all.length - running - paused,
+      Images: images,
+      Driver: this.images.snapshotter.name,
+      DockerRootDir: this.dataRoot,
+      ExecRoot: this.execRoot,
+      Runtimes: Object.fromEntries([...this.runtimes.values()].map((r) => [r.name, { path: r.path }])),
+      DefaultRuntime: this.defaultRuntime,
+      CgroupDriver: "cgroupfs",
+      CgroupVersion: cgroupVersion,
+      KernelVersion: release(),
+      OperatingSystem: osName(),
+      OSType: "linux",
+      Architecture: arch() === "x64" ? "x86_64" : arch(),
+      NCPU: cpus().length,
+      MemTotal: totalmem(),
+      Name: hostname(),
+      ServerVersion: VERSION,
+      SecurityOptions: ["name=seccomp,profile=builtin"],
+      Plugins: { Network: ["bridge", "host", "none"], Log: ["json-file"], Volume: ["local"] },
+      Warnings: [],
+    };
+  }
+
+  /** docker's Network object */
+  private networkView(n: Network, attached: Attachment[]): Record<string, unknown> {
+    return {
+      Name: n.name,
+      Id: n.id,
+      Created: n.created,
+      Scope: "local",
+      Driver: n.driver,
+      EnableIPv6: false,
+      IPAM: { Driver: "default", Options: null, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+      Internal: n.internal,
+      Attachable: false,
+      Ingress: false,
+      Containers: Object.fromEntries(
+        attached.map((a) => {
+          let name = "";
+          try {
+            name = this.containers.get(a.containerId).Name.slice(1);
+          } catch {
+            // removed
+          }
+          return [a.containerId, { Name: name, MacAddress: a.mac, IPv4Address: `${a.ip}/${a.prefixLen}`, IPv6Address: "" }];
+        }),
+      ),
+      Options: { "com.docker.network.bridge.name": n.bridge },
+      Labels: n.labels,
+    };
+  }
+
+  private static readonly BUILTIN_NETWORKS = ["host", "none"];
+
+  /** The network and volume part of the API (docker's paths). */
+  registerResourceRoutes(api: ApiServer): void {
+    const builtin = (name: string) => ({
+      Name: name,
+      Id: createHash("sha256").update(`berth-${name}`).digest("hex"),
+      Created: "",
+      Scope: "local",
+      Driver: name === "host" ? "host" : "null",
+      EnableIPv6: false,
+      IPAM: { Driver: "default", Options: null, Config: [] },
+      Internal: false,
+      Attachable: false,
+      Ingress: false,
+      Containers: {},
+      Options: {},
+      Labels: {},
+    });
+    api.route("GET", "/networks", async () => {
+      await this.networks.ensureDefault();
+      const out: unknown[] = [];
+      for (const n of await this.networks.list()) out.push(this.networkView(n, await this.networks.attachments(n.name)));
+      return { body: [...out, ...Daemon.BUILTIN_NETWORKS.map(builtin)] };
+    });
+    api.route("GET", "/networks/:id", async (_req, _res, p) => {
+      const ref = p.path[0] as string;
+      if (Daemon.BUILTIN_NETWORKS.includes(ref)) return { body: builtin(ref) };
+      if (ref === "bridge") await this.networks.ensureDefault();
+      const n = await this.networks.get(ref);
+      return { body: this.networkView(n, await this.networks.attachments(n.name)) };
+    });
+    api.route("POST", "/networks/create", async (_req, _res, p) => {
+      const b = ((await p.body()) ?? {}) as {
+        Name?: string;
+        Driver?: string;
+        Internal?: boolean;
+        Labels?: Record<string, string>;
+        IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string }> };
+        CheckDuplicate?: boolean;
+      };
+      if (!b.Name) throw invalidArgument("network create: a name is required");
+      if (b.Driver && b.Driver !== "bridge") throw invalidArgument(`network driver ${b.Driver} is not supported (bridge only)`);
+      const cfg = b.IPAM?.Config?.[0];
+      const n = await this.networks.create(b.Name, {
+        ...(cfg?.Subnet ? { subnet: cfg.Subnet } : {}),
+        ...(cfg?.Gateway ? { gateway: cfg.Gateway } : {}),
+        ...(b.Internal ? { internal: true } : {}),
+        ...(b.Labels ? { labels: b.Labels } : {}),
+      });
+      this.events.publish("network", "create", n.id, { name: n.name, type: "bridge" });
+      return { status: 201, body: { Id: n.id, Warning: "" } };
+    });
+    api.route("DELETE", "/networks/:id", async (_req, _res, p) => {
+      const ref = p.path[0] as string;
+      if (Daemon.BUILTIN_NETWORKS.includes(ref)) throw invalidArgument(`${ref} is a pre-defined network and cannot be removed`);
+      const n = await this.networks.get(ref);
+      await this.networks.remove(n.id);
+      this.events.publish("network", "destroy", n.id, { name: n.name, type: "bridge" });
+      return { status: 204 };
+    });
+    const users = (name: string) =>
+      this.containers
+        .list({ all: true })
+        .filter((c) => c.VolumeNames?.includes(name))
+        .map((c) => c.Id);
+    api.route("GET", "/volumes", async () => ({ body: { Volumes: this.volumes.list(), Warnings: [] } }));
+    api.route("GET", "/volumes/:name", async (_req, _res, p) => ({ body: this.volumes.get(p.path[0] as string) }));
+    api.route("POST", "/volumes/create", async (_req, _res, p) => {
+      const b = ((await p.body()) ?? {}) as { Name?: string; Driver?: string; Labels?: Record<string, string> };
+      if (b.Driver && b.Driver !== "local") throw invalidArgument(`volume driver ${b.Driver} is not supported (local only)`);
+      const v = this.volumes.create(b.Name, { ...(b.Labels ? { labels: b.Labels } : {}) });
+      this.events.publish("volume", "create", v.Name, { driver: "local" });
+      return { status: 201, body: v };
+    });
+    api.route("DELETE", "/volumes/:name", async (_req, _res, p) => {
+      const name = p.path[0] as string;
+      this.volumes.remove(name, users(name));
+      this.events.publish("volume", "destroy", name, { driver: "local" });
+      return { status: 204 };
+    });
+    api.route("POST", "/volumes/prune", async () => {
+      const deleted: string[] = [];
+      for (const v of this.volumes.list())
+        if (v.Anonymous && users(v.Name).length === 0) {
+          this.volumes.remove(v.Name, []);
+          deleted.push(v.Name);
+        }
+      return { body: { VolumesDeleted: deleted, SpaceReclaimed: 0 } };
+    });
+  }
+
+  /** The image part of the API (docker's paths). */
+  registerImageRoutes(api: ApiServer): void {
+    api.route("GET", "/images/json", async () => {
+      const list = await this.images.list();
+      return {
+        body: list.map((i) => ({
+          Id: i.id,
+          ParentId: "",
+          RepoTags: i.names.filter((n) => parseReference(n).tag !== undefined).map((n) => familiarName(parseReference(n))),
+          RepoDigests: i.digests,
+          Created: i.created ? Math.floor(Date.parse(i.created) / 1000) : 0,
+          Size: i.size,
+          VirtualSize: i.size,
+          SharedSize: -1,
+          Labels: {},
+          Containers: -1,
+        })),
+      };
+    });
+    api.route("GET", "/images/*/json", async (_req, _res, p) => ({ body: await this.images.inspect(p.path[0] as string) }));
+    api.route("DELETE", "/images/*", async (_req, _res, p) => {
+      const name = p.path[0] as string;
+      const rec = this.images.get(name);
+      const users = this.containers.list({ all: true }).filter((c) => c.ImageID === rec.config.digest);
+      const force = p.q.get("force") === "1" || p.q.get("force") === "true";
+      if (users.length && !force && isIdName(name))
+        throw invalidArgument(
+          `conflict: unable to delete ${name} - image is being used by container ${users[0]?.Id.slice(0, 12)}`,
+        );
+      const r = await this.images.remove(name, { force });
+      for (const id of r.deleted) this.events.publish("image", "delete", id);
+      for (const t of r.untagged) this.events.publish("image", "untag", t);
+      return { body: [...r.untagged.map((u) => ({ Untagged: u })), ...r.deleted.map((d) => ({ Deleted: d }))] };
+    });
+    api.route("POST", "/images/create", async (_req, res, p) => {
+      const from = p.q.get("fromImage");
+      if (!from) throw invalidArgument("pull: fromImage is required");
+      const tag = p.q.get("tag");
+      const name = tag ? (tag.startsWith("sha256:") ? `${from}@${tag}` : `${from}:${tag}`) : from;
+      res.writeHead(200, { "Content-Type": "application/json" });
+      const send = (o: unknown) => res.write(`${JSON.stringify(o)}\n`);
+      try {
+        const rec = await this.images.pull(name, {
+          onEvent: (e) => {
+            if (e.type === "layer") {
+              const id = e.digest.slice(7, 19);
+              const status = {
+                waiting: "Waiting",
+                exists: "Already exists",
+                downloading: "Downloading",
+                verifying: "Verifying Checksum",
+                done: "Download complete",
+              }[e.status];
+              send({ status, progressDetail: e.status === "downloading" ? { current: e.current, total: e.size } : {}, id });
+            } else if (e.type === "resolved") send({ status: `Pulling from ${name}`, id: name });
+          },
+        });
+        send({ status: `Digest: ${rec.target.digest}` });
+        send({ status: `Status: Downloaded newer image for ${name}` });
+        this.events.publish("image", "pull", name);
+      } catch (e) {
+        send({ errorDetail: { message: describe(e) }, error: describe(e) });
+      }
+      res.end();
+      return undefined;
+    });
+    api.route("POST", "/images/*/tag", async (_req, _res, p) => {
+      const repo = p.q.get("repo");
+      if (!repo) throw invalidArgument("tag: repo is required");
+      const tag = p.q.get("tag");
+      await this.images.tag(p.path[0] as string, tag ? `${repo}:${tag}` : repo);
+      this.events.publish("image", "tag", p.path[0] as string);
+      return { status: 201 };
+    });
+  }
+}
+
+function which(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+    const p = join(dir, name);
+    if (dir && existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+function goArch(): string {
+  return arch() === "x64" ? "amd64" : arch();
+}
+
+function osName(): string {
+  try {
+    return /^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? "Linux";
+  } catch {
+    return "Linux";
+  }
+}

@@ -1,0 +1,437 @@
+// berthd + berth-shim + the berth CLI, end to end: a real daemon on a temp data root, a busybox
+// image imported from a locally built rootfs, containers run by berth-runtime under berth-shim.
+// Root only (namespaces, mounts, cgroups).
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { makeRootfs } from "../fixtures/busybox-bundle.js";
+
+const REPO = join(import.meta.dirname, "..", "..", "..");
+const BERTH = join(REPO, "dist", "berth.cjs");
+const BERTHD = join(REPO, "dist", "berthd.cjs");
+const root = process.getuid?.() === 0;
+const skip = root ? false : "needs root (namespaces, mounts, cgroups)";
+
+const dir = root ? mkdtempSync(join(tmpdir(), "berthd-test-")) : "";
+const dataRoot = join(dir, "data");
+const execRoot = join(dir, "exec");
+const sock = join(dir, "berthd.sock");
+// a subnet and bridge of the test's own, so the host's networks are never touched
+const BRIDGE = `bt${process.pid % 100000}`;
+const SUBNET = "10.231.77.0/24";
+
+let daemon: ChildProcess | undefined;
+
+function startDaemon(): Promise<ChildProcess> {
+  const d = spawn(
+    process.execPath,
+    [
+      BERTHD,
+      "--data-root",
+      dataRoot,
+      "--exec-root",
+      execRoot,
+      "-H",
+      `unix://${sock}`,
+      "--bip",
+      SUBNET,
+      "--bridge",
+      BRIDGE,
+      "--config-file",
+      join(dir, "daemon.json"),
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let err = "";
+  d.stderr?.setEncoding("utf8");
+  d.stderr?.on("data", (s: string) => {
+    err += s;
+    if (process.env.BERTH_TEST_DEBUG) process.stderr.write(s);
+  });
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const poll = () => {
+      if (d.exitCode !== null) return reject(new Error(`berthd exited: ${err}`));
+      const r = spawnSync(process.execPath, [BERTH, "-H", `unix://${sock}`, "version", "--format", "json"], { encoding: "utf8" });
+      if (r.status === 0) return resolve(d);
+      if (Date.now() - t0 > 20_000) return reject(new Error(`berthd did not answer: ${err}`));
+      setTimeout(poll, 100);
+    };
+    poll();
+  });
+}
+
+/** the berth CLI against the test daemon (async: berthd runs in this process's event loop's children) */
+function berth(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BERTH, "-H", `unix://${sock}`, "--data-root", dataRoot, ...args], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.setEncoding("utf8").on("data", (s: string) => {
+      stdout += s;
+    });
+    p.stderr.setEncoding("utf8").on("data", (s: string) => {
+      stderr += s;
+    });
+    p.stdin.end(input ?? "");
+    p.on("exit", (code) => resolve({ code: code ?? 128, stdout, stderr }));
+  });
+}
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await berth(args, input);
+  assert.equal(r.code, 0, `berth ${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
+  return r.stdout;
+}
+
+async function inspect(id: string): Promise<{
+  State: { Status: string; Running: boolean; ExitCode: number; Pid: number; Error: string; Dead: boolean };
+  RestartCount: number;
+  NetworkSettings: { IPAddress: string };
+}> {
+  return JSON.parse(await ok(["inspect", id]))[0];
+}
+
+async function waitFor(what: string, f: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+  const t0 = Date.now();
+  while (!(await f())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function shimPids(): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
+      if (cmd.includes("berth-shim") && cmd.includes(execRoot)) out.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+describe("berthd", { skip, concurrency: false }, () => {
+  before(async () => {
+    writeFileSync(join(dir, "daemon.json"), "{}\n");
+    const rootfs = join(dir, "rootfs");
+    makeRootfs(rootfs);
+    const tar = join(dir, "busybox.tar");
+    execFileSync("tar", ["-C", rootfs, "-cf", tar, "."]);
+    execFileSync(process.execPath, [BERTH, "--data-root", dataRoot, "import", tar, "busybox:latest"], { stdio: "pipe" });
+    daemon = await startDaemon();
+  });
+
+  after(async () => {
+    // containers first (they hold mounts and netns), then the daemon, then the shims
+    const ids = (await berth(["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean);
+    if (ids.length) await berth(["rm", "-f", ...ids]);
+    daemon?.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    for (const p of shimPids()) process.kill(p, "SIGKILL");
+    // whatever a failed test left to the runtime (berthd was not there to remove it)
+    const rt = join(REPO, "bin", "berth-runtime");
+    const rtRoot = join(execRoot, "runtime", "berth-runtime");
+    const left = spawnSync(rt, ["--root", rtRoot, "list", "-q"], { encoding: "utf8" }).stdout ?? "";
+    for (const id of left.split("\n").filter(Boolean)) spawnSync(rt, ["--root", rtRoot, "delete", "--force", id]);
+    spawnSync("ip", ["link", "del", BRIDGE]);
+    spawnSync("sh", ["-c", `grep -F ' ${dir}/' /proc/self/mountinfo | cut -d' ' -f5 | sort -r | xargs -r -n1 umount -l`]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("run --rm: output, exit code, and nothing left behind", async () => {
+    const r = await berth([
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "busybox",
+      "sh",
+      "-c",
+      "echo hello from $(hostname); echo oops >&2; exit 3",
+    ]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /^hello from [0-9a-f]{12}\n$/);
+    assert.equal(r.stderr, "oops\n");
+    assert.equal((await ok(["ps", "-aq"])).trim(), "", "--rm removed the container");
+    assert.deepEqual(readdirSync(join(execRoot, "bundles")), [], "no bundle left");
+  });
+
+  test("run -i: stdin reaches the container and its end is EOF", async () => {
+    const out = await ok(
+      ["run", "--rm", "-i", "--network", "none", "busybox", "sh", "-c", "tr a-z A-Z; echo done"],
+      "some input\n",
+    );
+    assert.equal(out, "SOME INPUT\ndone\n");
+  });
+
+  test("detached: ps, logs with stdout and stderr apart, exec, top, stop", async () => {
+    const id = (
+      await ok([
+        "run",
+        "-d",
+        "--name",
+        "sleeper",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exec sleep 1000",
+      ])
+    ).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    await waitFor("logs", async () => (await berth(["logs", "sleeper"])).stdout === "out\n");
+    const logs = await berth(["logs", "sleeper"]);
+    assert.equal(logs.stdout, "out\n");
+    assert.equal(logs.stderr, "err\n");
+    const ts = await ok(["logs", "-t", "--tail", "1", "sleeper"]);
+    assert.match(ts, /^$|^\d{4}-\d\d-\d\dT[\d:.]+Z (out|err)\n$/);
+    const ps = await ok(["ps"]);
+    assert.match(ps, /sleeper/);
+    assert.match(ps, /Up /);
+    const x = await berth(["exec", "sleeper", "sh", "-c", "echo $((40+2)); exit 4"]);
+    assert.equal(x.code, 4);
+    assert.equal(x.stdout, "42\n");
+    const top = await ok(["top", "sleeper"]);
+    assert.match(top, /sleep 1000/);
+    const t0 = Date.now();
+    await ok(["stop", "-t", "1", "sleeper"]);
+    assert.ok(Date.now() - t0 < 15_000);
+    const st = await inspect("sleeper");
+    assert.equal(st.State.Status, "exited");
+    assert.equal(st.State.ExitCode, 137, "sleep as pid 1 ignores SIGTERM: killed after the timeout");
+    await ok(["rm", "sleeper"]);
+  });
+
+  test("errors: unknown image, unknown container, name conflict, removing a running container", async () => {
+    const r = await berth(["run", "--rm", "--pull", "never", "nosuchimage:1", "true"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /nosuchimage/);
+    const s = await berth(["stop", "nosuchcontainer"]);
+    assert.equal(s.code, 1);
+    assert.match(s.stderr, /No such container: nosuchcontainer/);
+    await ok(["create", "--name", "dup", "--network", "none", "busybox", "true"]);
+    const d = await berth(["create", "--name", "dup", "--network", "none", "busybox", "true"]);
+    assert.notEqual(d.code, 0);
+    assert.match(d.stderr, /already in use/);
+    await ok(["rm", "dup"]);
+    await ok(["run", "-d", "--name", "busy", "--network", "none", "busybox", "sleep", "1000"]);
+    const rm = await berth(["rm", "busy"]);
+    assert.equal(rm.code, 1);
+    assert.match(rm.stderr, /cannot remove a running container/);
+    await ok(["rm", "-f", "busy"]);
+    const nocmd = await berth(["create", "--network", "none", "--entrypoint", "", "busybox"]);
+    assert.notEqual(nocmd.code, 0);
+    assert.match(nocmd.stderr, /no command specified/i);
+  });
+
+  test("restart policy on-failure:2 restarts twice, then leaves it exited", async () => {
+    const id = (
+      await ok(["run", "-d", "--restart", "on-failure:2", "--network", "none", "busybox", "sh", "-c", "exit 5"])
+    ).trim();
+    await waitFor("two restarts", async () => {
+      const s = await inspect(id);
+      return s.RestartCount === 2 && s.State.Status === "exited";
+    });
+    const s = await inspect(id);
+    assert.equal(s.State.ExitCode, 5);
+    assert.equal((await ok(["wait", id])).trim(), "5");
+    await ok(["rm", id]);
+  });
+
+  test("default bridge network: an address in the subnet, a published port reached on loopback", async () => {
+    const id = (
+      await ok([
+        "run",
+        "-d",
+        "-p",
+        "127.0.0.1:18089:8080",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi-from-httpd > /tmp/index.html; exec httpd -f -p 8080 -h /tmp",
+      ])
+    ).trim();
+    const s = await inspect(id);
+    assert.match(s.NetworkSettings.IPAddress, /^10\.231\.77\.\d+$/);
+    let body = "";
+    await waitFor(
+      "httpd through the published port",
+      () =>
+        new Promise<boolean>((resolve) => {
+          const req = get("http://127.0.0.1:18089/index.html", (res) => {
+            res.setEncoding("utf8");
+            res.on("data", (d: string) => {
+              body += d;
+            });
+            res.on("end", () => resolve(body.includes("hi-from-httpd")));
+          });
+          req.on("error", () => resolve(false));
+        }),
+    );
+    assert.match(body, /hi-from-httpd/);
+    await ok(["rm", "-f", id]);
+    assert.equal(existsSync(join(execRoot, "netns", id)), false, "the netns went with the container");
+  });
+
+  test("user network: containers reach each other by name; network rm refused while in use", async () => {
+    await ok(["network", "create", "--subnet", "10.231.78.0/24", "testnet"]);
+    const ls = await ok(["network", "ls"]);
+    assert.match(ls, /testnet\s+bridge\s+local/);
+    await ok([
+      "run",
+      "-d",
+      "--name",
+      "srv",
+      "--network",
+      "testnet",
+      "busybox",
+      "sh",
+      "-c",
+      "echo pong > /tmp/p; exec httpd -f -p 80 -h /tmp",
+    ]);
+    const r = await berth(["run", "--rm", "--network", "testnet", "busybox", "wget", "-q", "-O", "-", "http://srv/p"]);
+    assert.equal(r.stdout, "pong\n", r.stderr);
+    const busy = await berth(["network", "rm", "testnet"]);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /attached/);
+    await ok(["rm", "-f", "srv"]);
+    await ok(["network", "rm", "testnet"]);
+    assert.doesNotMatch(await ok(["network", "ls"]), /testnet/);
+  });
+
+  test("volumes: a named volume outlives its container; binds; read-only rootfs; tmpfs", async () => {
+    const src = join(dir, "bind-src");
+    execFileSync("mkdir", ["-p", src]);
+    writeFileSync(join(src, "hello.txt"), "from the host\n");
+    await ok(["run", "--rm", "--network", "none", "-v", "data1:/data", "busybox", "sh", "-c", "echo kept > /data/f"]);
+    assert.equal(await ok(["run", "--rm", "--network", "none", "-v", "data1:/data:ro", "busybox", "cat", "/data/f"]), "kept\n");
+    assert.match(await ok(["volume", "ls"]), /data1/);
+    const out = await ok([
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "--read-only",
+      "--tmpfs",
+      "/scratch",
+      "-v",
+      `${src}:/mnt:ro`,
+      "busybox",
+      "sh",
+      "-c",
+      "cat /mnt/hello.txt; touch /x 2>/dev/null || echo rootfs-ro; touch /scratch/y && echo tmpfs-rw; touch /mnt/z 2>/dev/null || echo bind-ro",
+    ]);
+    assert.equal(out, "from the host\nrootfs-ro\ntmpfs-rw\nbind-ro\n");
+    await ok(["volume", "rm", "data1"]);
+    assert.doesNotMatch(await ok(["volume", "ls"]), /data1/);
+  });
+
+  test("-t gives a pty; --init runs tini as pid 1; --cap-drop and -u apply", async () => {
+    assert.match(await ok(["run", "--rm", "-t", "--network", "none", "busybox", "tty"]), /^\/dev\/pts\/\d+\r?\n$/);
+    assert.match(await ok(["run", "--rm", "--init", "--network", "none", "busybox", "cat", "/proc/1/cmdline"]), /docker-init/);
+    const r = await berth(["run", "--rm", "--network", "none", "--cap-drop", "CHOWN", "busybox", "chown", "nobody", "/tmp"]);
+    assert.notEqual(r.code, 0, "chown without CAP_CHOWN fails");
+    assert.equal(await ok(["run", "--rm", "--network", "none", "-u", "nobody", "busybox", "id", "-u"]), "65534\n");
+  });
+
+  test("stats: the memory limit and pids of a running container; update changes the limit", async () => {
+    const id = (await ok(["run", "-d", "-m", "64m", "--network", "none", "busybox", "sleep", "1000"])).trim();
+    const s = JSON.parse(await ok(["stats", "--no-stream", "--format", "json", id])) as {
+      memory_stats: { limit: number; usage: number };
+      pids_stats: { current: number };
+    };
+    assert.equal(s.memory_stats.limit, 64 * 1024 * 1024);
+    assert.ok(s.memory_stats.usage > 0);
+    assert.equal(s.pids_stats.current, 1);
+    await ok(["update", "-m", "128m", id]);
+    const t = JSON.parse(await ok(["stats", "--no-stream", "--format", "json", id])) as { memory_stats: { limit: number } };
+    assert.equal(t.memory_stats.limit, 128 * 1024 * 1024);
+    await ok(["rm", "-f", id]);
+  });
+
+  test("logs -f follows until the container exits", async () => {
+    const id = (
+      await ok(["run", "-d", "--network", "none", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"])
+    ).trim();
+    const r = await berth(["logs", "-f", id]);
+    assert.equal(r.stdout, "line1\nline2\nline3\n");
+    await ok(["rm", id]);
+  });
+
+  test("kill -9 of berthd: containers keep running, exits while it was down are reported, logs are whole", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push((await ok(["run", "-d", "--network", "none", "busybox", "sh", "-c", `echo start-${i}; exec sleep 1000`])).trim());
+    const quick = (await ok(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])).trim();
+    const pids = await Promise.all(ids.map(async (id) => (await inspect(id)).State.Pid));
+    const quickPid = (await inspect(quick)).State.Pid;
+    daemon?.kill("SIGKILL");
+    await new Promise((r) => daemon?.once("exit", r));
+    for (const p of pids) assert.ok(alive(p), `container pid ${p} survived berthd's death`);
+    // while berthd is down: one container dies
+    process.kill(quickPid, "SIGKILL");
+    await waitFor("the quick container to die", () => !alive(quickPid));
+    daemon = await startDaemon();
+    const ps = await ok(["ps", "-q", "--no-trunc"]);
+    for (const id of ids) assert.match(ps, new RegExp(id), "listed as running after the restart");
+    await waitFor("the exit seen while down", async () => (await inspect(quick)).State.Status === "exited");
+    assert.equal((await inspect(quick)).State.ExitCode, 137);
+    assert.equal((await ok(["logs", ids[0] as string])).trim(), "start-0");
+    const x = await berth(["exec", ids[1] as string, "echo", "still-here"]);
+    assert.equal(x.stdout, "still-here\n");
+    await ok(["stop", "-t", "0", ids[2] as string]);
+    assert.equal((await inspect(ids[2] as string)).State.Status, "exited");
+    await ok(["rm", "-f", ...ids, quick]);
+  });
+
+  test("kill -9 of a shim: its container is reported dead, not lost", async () => {
+    const id = (await ok(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])).trim();
+    const pid = (await inspect(id)).State.Pid;
+    for (const p of shimPids()) process.kill(p, "SIGKILL");
+    await waitFor("the container reported dead", async () => (await inspect(id)).State.Dead);
+    const s = await inspect(id);
+    assert.equal(s.State.Running, false);
+    assert.match(s.State.Error, /shim/);
+    await waitFor("its processes killed", () => !alive(pid));
+    await ok(["rm", id]);
+    // and new containers get a new shim
+    assert.equal((await ok(["run", "--rm", "--network", "none", "busybox", "echo", "again"])).trim(), "again");
+  });
+
+  test("events: create, start, die with its exit code, destroy", async () => {
+    const since = (Date.now() / 1000).toFixed(3);
+    await berth(["run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 2"]);
+    const until = (Date.now() / 1000 + 0.5).toFixed(3);
+    const ev = await ok(["events", "--since", since, "--until", until, "--format", "json"]);
+    const actions = ev
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } })
+      .filter((e) => ["create", "start", "die", "destroy"].includes(e.Action));
+    assert.deepEqual(
+      actions.map((e) => e.Action),
+      ["create", "start", "die", "destroy"],
+    );
+    assert.equal(actions[2]?.Actor.Attributes.exitCode, "2");
+  });
+});
