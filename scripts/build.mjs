@@ -1,6 +1,6 @@
 // Build: bundle each binary's entry point (fast start: one file, no resolution)
 // and compile every test file one-to-one for node --test.
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -35,13 +35,23 @@ await build({
 // module, loaded from node_modules at run time
 await build({
   ...common,
-  entryPoints: { berth: "src/cli/berth/entry.ts" },
+  entryPoints: { "berth-main": "src/cli/berth/entry.ts" },
   bundle: true,
   format: "cjs",
   outExtension: { ".js": ".cjs" },
   outdir: out,
   external: ["better-sqlite3"],
-  banner: { js: "#!/usr/bin/env node" },
+});
+// its loader (V8 code cache). Node pays 50-100 ms at start to parse NODE_EXTRA_CA_CERTS, which
+// only a TLS pull needs: the shebang moves it to BERTH_EXTRA_CA_CERTS, read when one happens
+await build({
+  ...common,
+  entryPoints: { berth: "src/cli/berth/loader.ts" },
+  bundle: true,
+  format: "cjs",
+  outExtension: { ".js": ".cjs" },
+  outdir: out,
+  banner: { js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS BERTH_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node" },
 });
 chmodSync(join(out, "berth.cjs"), 0o755);
 // berthd and berth-shim: long-running processes, bundled the same way
@@ -60,6 +70,13 @@ for (const [name, entry] of [
     banner: { js: "#!/usr/bin/env node" },
   });
   chmodSync(join(out, `${name}.cjs`), 0o755);
+}
+// the CLIs run from V8's code cache (src/cli/code-cache.ts), where Node 20 loses the dynamic
+// import callback: a bundle must not keep an import() (import node builtins statically)
+for (const f of ["berth-main.cjs", "berth-runtime-main.cjs"]) {
+  const text = readFileSync(join(out, f), "utf8");
+  const m = /(?<![\w.$])import\(\s*["'`]([^"'`]+)/.exec(text);
+  if (m) throw new Error(`${f}: a dynamic import("${m[1]}") survived bundling; import it statically`);
 }
 const tests = [...walk("src"), ...walk("test"), ...walk("bench")].filter((f) => f.endsWith(".ts"));
 await build({ ...common, entryPoints: tests, outdir: out, outbase: ".", format: "esm", bundle: false });

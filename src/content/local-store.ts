@@ -1,6 +1,6 @@
 import { createHash, type Hash, randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, mkdirSync, openSync, statSync } from "node:fs";
-import { type FileHandle, open, readdir, rename, stat, truncate as truncateFile, unlink } from "node:fs/promises";
+import { type FileHandle, open, readdir, rename, stat, truncate as truncateFile, unlink, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
@@ -45,7 +45,6 @@ export class LocalContentStore implements ContentStore {
   }
 
   async read(digest: string): Promise<Buffer> {
-    const { readFile } = await import("node:fs/promises");
     try {
       return await readFile(this.path(digest));
     } catch (e) {

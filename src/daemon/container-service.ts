@@ -362,9 +362,15 @@ export class ContainerService {
         if (!isKind(err, "NotFound")) await this.runtimeDelete(rec);
       }
       this.o.shims.released(socket);
-    } else await this.runtimeDelete(rec);
+    } else if (existsSync(join(this.runtimeRoot(rec.Runtime), rec.Id))) {
+      // the runtime still has it though no shim does (berthd died between the two): delete it directly
+      await this.runtimeDelete(rec);
+    }
     delete rec.Shim;
-    await this.o.setup?.teardown(rec).catch((err) => this.o.log(`network teardown ${rec.Id.slice(0, 12)}: ${describe(err)}`));
+    if (Object.keys(rec.Networks).length || existsSync(join(this.o.execRoot, "netns", rec.Id))) {
+      await this.o.setup?.teardown(rec).catch((err) => this.o.log(`network teardown ${rec.Id.slice(0, 12)}: ${describe(err)}`));
+      rec.Networks = {};
+    }
     const rootfs = join(this.bundleDir(rec.Id), "rootfs");
     if (isMounted(rootfs)) unmountAll(rootfs);
   }

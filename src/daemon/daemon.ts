@@ -4,17 +4,18 @@ import { arch, cpus, hostname, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { describe, invalidArgument } from "../errors/index.js";
 import { hostCgroups } from "../cgroups/index.js";
-import { closeDatabases, isIdName } from "../images/index.js";
+import { closeDatabases } from "../images/index.js";
 import { packageRoot } from "../native/index.js";
 import { type Attachment, type Network, NetworkManager } from "../network/index.js";
-import { parseReference, familiarName } from "../registry/index.js";
 import { ContainerSetup } from "./container-setup.js";
 import { ContainerService, type RuntimeInfo } from "./container-service.js";
 import { EventBus } from "./events.js";
 import { ImageService } from "./image-service.js";
 import type { ApiServer } from "./server.js";
+import { registerImageRoutes } from "./image-routes.js";
 import { ShimManager } from "./shim-manager.js";
 import { VolumeStore } from "./volumes.js";
+import { WarmRuntime } from "./warm-runtime.js";
 
 export const VERSION = "0.1.0";
 export const API_VERSION = "1.41";
@@ -35,6 +36,8 @@ export interface DaemonOptions {
   /** the default bridge network's subnet and bridge name (tests use their own) */
   bridgeSubnet?: string;
   bridgeName?: string;
+  /** start berth-runtime's warm server for the shims (default true) */
+  warmRuntime?: boolean;
 }
 
 /** berthd: the image service, containers, networks and events behind one API. */
@@ -47,6 +50,7 @@ export class Daemon {
   containers!: ContainerService;
   networks!: NetworkManager;
   shims!: ShimManager;
+  warm: WarmRuntime | undefined;
   readonly log: (msg: string) => void;
 
   private constructor(
@@ -104,8 +108,15 @@ export class Daemon {
           }
         : {}),
     });
+    // the built-in runtime's warm server makes each runtime step a small C client (README, warm mode)
+    const builtin = d.runtimes.get("berth-runtime");
+    if (builtin && opts.warmRuntime !== false) {
+      d.warm = new WarmRuntime(opts.execRoot, join(packageRoot(), "dist", "berth-runtime.cjs"));
+      await d.warm.ensure(join(opts.execRoot, "berth-runtime.warm.log"));
+    }
     d.shims = new ShimManager({
       execRoot: opts.execRoot,
+      ...(d.warm ? { warmSocket: d.warm.socket } : {}),
       ...(opts.containersPerShim ? { perShim: opts.containersPerShim } : {}),
       onEvent: (e, shim) => d.containers.handleShimEvent(e, shim),
       onLost: (shim) => {
@@ -137,6 +148,7 @@ export class Daemon {
   close(): void {
     this.containers.close();
     this.shims.close();
+    this.warm?.stop();
     closeDatabases();
   }
 
@@ -316,80 +328,9 @@ export class Daemon {
     });
   }
 
-  /** The image part of the API (docker's paths). */
+  /** The image part of the API (docker's paths): src/daemon/image-routes.ts */
   registerImageRoutes(api: ApiServer): void {
-    api.route("GET", "/images/json", async () => {
-      const list = await this.images.list();
-      return {
-        body: list.map((i) => ({
-          Id: i.id,
-          ParentId: "",
-          RepoTags: i.names.filter((n) => parseReference(n).tag !== undefined).map((n) => familiarName(parseReference(n))),
-          RepoDigests: i.digests,
-          Created: i.created ? Math.floor(Date.parse(i.created) / 1000) : 0,
-          Size: i.size,
-          VirtualSize: i.size,
-          SharedSize: -1,
-          Labels: {},
-          Containers: -1,
-        })),
-      };
-    });
-    api.route("GET", "/images/*/json", async (_req, _res, p) => ({ body: await this.images.inspect(p.path[0] as string) }));
-    api.route("DELETE", "/images/*", async (_req, _res, p) => {
-      const name = p.path[0] as string;
-      const rec = this.images.get(name);
-      const users = this.containers.list({ all: true }).filter((c) => c.ImageID === rec.config.digest);
-      const force = p.q.get("force") === "1" || p.q.get("force") === "true";
-      if (users.length && !force && isIdName(name))
-        throw invalidArgument(
-          `conflict: unable to delete ${name} - image is being used by container ${users[0]?.Id.slice(0, 12)}`,
-        );
-      const r = await this.images.remove(name, { force });
-      for (const id of r.deleted) this.events.publish("image", "delete", id);
-      for (const t of r.untagged) this.events.publish("image", "untag", t);
-      return { body: [...r.untagged.map((u) => ({ Untagged: u })), ...r.deleted.map((d) => ({ Deleted: d }))] };
-    });
-    api.route("POST", "/images/create", async (_req, res, p) => {
-      const from = p.q.get("fromImage");
-      if (!from) throw invalidArgument("pull: fromImage is required");
-      const tag = p.q.get("tag");
-      const name = tag ? (tag.startsWith("sha256:") ? `${from}@${tag}` : `${from}:${tag}`) : from;
-      res.writeHead(200, { "Content-Type": "application/json" });
-      const send = (o: unknown) => res.write(`${JSON.stringify(o)}\n`);
-      try {
-        const rec = await this.images.pull(name, {
-          onEvent: (e) => {
-            if (e.type === "layer") {
-              const id = e.digest.slice(7, 19);
-              const status = {
-                waiting: "Waiting",
-                exists: "Already exists",
-                downloading: "Downloading",
-                verifying: "Verifying Checksum",
-                done: "Download complete",
-              }[e.status];
-              send({ status, progressDetail: e.status === "downloading" ? { current: e.current, total: e.size } : {}, id });
-            } else if (e.type === "resolved") send({ status: `Pulling from ${name}`, id: name });
-          },
-        });
-        send({ status: `Digest: ${rec.target.digest}` });
-        send({ status: `Status: Downloaded newer image for ${name}` });
-        this.events.publish("image", "pull", name);
-      } catch (e) {
-        send({ errorDetail: { message: describe(e) }, error: describe(e) });
-      }
-      res.end();
-      return undefined;
-    });
-    api.route("POST", "/images/*/tag", async (_req, _res, p) => {
-      const repo = p.q.get("repo");
-      if (!repo) throw invalidArgument("tag: repo is required");
-      const tag = p.q.get("tag");
-      await this.images.tag(p.path[0] as string, tag ? `${repo}:${tag}` : repo);
-      this.events.publish("image", "tag", p.path[0] as string);
-      return { status: 201 };
-    });
+    registerImageRoutes(this, api);
   }
 }
 

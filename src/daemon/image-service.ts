@@ -235,6 +235,12 @@ export class ImageService {
           `unable to delete ${rec.config.digest.slice(7, 19)} (must be forced): image is referenced in multiple repositories`,
         );
       const last = all.every((r) => targets.some((x) => x.name === r.name));
+      // docker's rule: an image a container was created from stays while the container exists
+      const users = last ? this.containersUsing(rec.config.digest) : [];
+      if (users.length)
+        throw failedPrecondition(
+          `conflict: unable to remove ${familiar(name)} - image is being used by container ${users[0]?.slice(0, 12)}${users.length > 1 ? ` and ${users.length - 1} more` : ""}`,
+        );
       if (last && this.snapshotter.stat(this.mountKey(rec))) {
         if (this.mounted(rec) && !opts.force)
           throw failedPrecondition(`image ${name}: it is mounted (berth image unmount ${name})`);
@@ -253,6 +259,17 @@ export class ImageService {
       }
       return { untagged, deleted };
     });
+  }
+
+  /** IDs of the containers (berthd's records in this data root) made from image `configDigest`. */
+  private containersUsing(configDigest: string): string[] {
+    const table = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'containers'").get();
+    if (!table) return [];
+    return (
+      this.db.prepare("SELECT id FROM containers WHERE json_extract(record, '$.ImageID') = ?").all(configDigest) as {
+        id: string;
+      }[]
+    ).map((r) => r.id);
   }
 
   /** Remove content and snapshots that no image (nor an image mount) references. Caller holds the exclusive lock. */

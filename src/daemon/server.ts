@@ -2,7 +2,9 @@ import { chmodSync, existsSync, rmSync } from "node:fs";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { Duplex } from "node:stream";
 import { BerthError, describe, invalidArgument, notFound } from "../errors/index.js";
+import { registerArchiveRoutes } from "./archive-routes.js";
 import type { Daemon } from "./daemon.js";
+import { registerSystemRoutes } from "./system-routes.js";
 import { readLogs } from "./logs.js";
 import { frame, output, relay } from "./streams.js";
 import { containerSummary, inspectContainer } from "./views.js";
@@ -347,6 +349,8 @@ export class ApiServer {
     });
     this.d.registerImageRoutes(this);
     this.d.registerResourceRoutes(this);
+    registerArchiveRoutes(this.d, this);
+    registerSystemRoutes(this.d, this);
   }
 
   /** used by the image routes (daemon.ts) */

@@ -17,6 +17,10 @@ export interface ShimManagerOptions {
   /** a shim's connection was lost (it died, or exited when empty) */
   onLost: (shim: string) => void;
   log?: (msg: string) => void;
+  /** berth-runtime's warm server socket, passed to the shims (BERTH_RUNTIME_WARM_SOCKET) */
+  warmSocket?: string;
+  /** how long an empty shim waits for a new container before it exits */
+  lingerMs?: number;
 }
 
 interface Live {
@@ -116,7 +120,9 @@ export class ShimManager {
     const socket = join(this.dir, `${group}.sock`);
     const stateDir = join(this.dir, group);
     if (!existsSync(this.shimPath)) throw unavailable(`berth-shim not found at ${this.shimPath} (npm run build)`);
-    const { pid } = await launchShim({ socket, stateDir, shimPath: this.shimPath, env: shimEnv() });
+    const env = shimEnv();
+    if (this.opts.warmSocket) env.BERTH_RUNTIME_WARM_SOCKET = this.opts.warmSocket;
+    const { pid } = await launchShim({ socket, stateDir, shimPath: this.shimPath, env, lingerMs: this.opts.lingerMs ?? 30_000 });
     await this.adopt(socket);
     this.opts.log?.(`started shim ${group} (pid ${pid})`);
     return socket;

@@ -3,8 +3,10 @@
  * signal, and body helpers that never leave a response half-read: every response this module
  * hands out is either returned to the caller, drained back into the pool, or destroyed.
  */
+import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
+import * as tls from "node:tls";
 import { invalidArgument } from "../errors/index.js";
 
 export interface SendOptions {
@@ -74,10 +76,26 @@ export function toNetworkError(err: unknown): unknown {
 /** how long a pooled keep-alive socket may sit idle before it is closed (the agent re-arms it on release) */
 const idleSocketMs = 5000;
 
+/**
+ * The host's extra CA bundle. bin/berth starts Node without NODE_EXTRA_CA_CERTS (parsing it
+ * costs every command 50-100 ms) and passes its path as BERTH_EXTRA_CA_CERTS; it is read here,
+ * by the commands that talk TLS, on top of Node's own roots.
+ */
+function extraCa(): { ca?: string[] } {
+  const file = process.env["BERTH_EXTRA_CA_CERTS"];
+  if (!file || process.env["NODE_EXTRA_CA_CERTS"]) return {};
+  try {
+    return { ca: [...tls.rootCertificates, readFileSync(file, "utf8")] };
+  } catch {
+    // as Node does with a missing NODE_EXTRA_CA_CERTS file: carry on with its own roots
+    return {};
+  }
+}
+
 export class Transport {
   private readonly agents = {
     http: new http.Agent({ keepAlive: true, maxSockets: 32, timeout: idleSocketMs }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 32, timeout: idleSocketMs }),
+    https: new https.Agent({ keepAlive: true, maxSockets: 32, timeout: idleSocketMs, ...extraCa() }),
     insecure: new https.Agent({ keepAlive: true, maxSockets: 32, timeout: idleSocketMs, rejectUnauthorized: false }),
   };
 

@@ -369,6 +369,48 @@ describe("berthd", { skip, concurrency: false }, () => {
     await ok(["rm", "-f", id]);
   });
 
+  test("an OOM kill under --memory is reported: State.OOMKilled and an oom event", async () => {
+    const since = (Date.now() / 1000).toFixed(3);
+    const r = await berth([
+      "run",
+      "--name",
+      "oomer",
+      "-m",
+      "16m",
+      "--memory-swap",
+      "16m",
+      "--network",
+      "none",
+      "busybox",
+      "sh",
+      "-c",
+      "head -c 200m /dev/zero | tail; echo tail=$?",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /tail=137/, "tail was the OOM killer's victim");
+    const s = (await inspect("oomer")) as unknown as { State: { OOMKilled: boolean } };
+    assert.equal(s.State.OOMKilled, true);
+    const until = (Date.now() / 1000 + 0.5).toFixed(3);
+    const ev = await ok(["events", "--since", since, "--until", until, "--filter", "event=oom", "--format", "json"]);
+    assert.match(ev, /"Action":"oom"/);
+    await ok(["rm", "oomer"]);
+  });
+
+  test("run -it from a terminal: raw pty both ways, exit code kept (under script(1))", async () => {
+    // script(1) gives berth a terminal; its stdin goes to that terminal as typed input
+    const cmd = `${process.execPath} ${BERTH} -H unix://${sock} run --rm -it --network none busybox sh`;
+    const r = spawnSync(
+      "sh",
+      ["-c", `(sleep 1; printf 'echo in-container-$((6*7)); exit 5\\n'; sleep 2) | script -qec "${cmd}" /dev/null`],
+      {
+        encoding: "utf8",
+        timeout: 30_000,
+      },
+    );
+    assert.equal(r.status, 5, r.stdout + r.stderr);
+    assert.match(r.stdout, /in-container-42/);
+  });
+
   test("logs -f follows until the container exits", async () => {
     const id = (
       await ok(["run", "-d", "--network", "none", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"])
@@ -380,18 +422,30 @@ describe("berthd", { skip, concurrency: false }, () => {
 
   test("kill -9 of berthd: containers keep running, exits while it was down are reported, logs are whole", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++)
+    for (let i = 0; i < 20; i++)
       ids.push((await ok(["run", "-d", "--network", "none", "busybox", "sh", "-c", `echo start-${i}; exec sleep 1000`])).trim());
     const quick = (await ok(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])).trim();
+    const always = (await ok(["run", "-d", "--restart", "always", "--network", "none", "busybox", "sleep", "1000"])).trim();
     const pids = await Promise.all(ids.map(async (id) => (await inspect(id)).State.Pid));
     const quickPid = (await inspect(quick)).State.Pid;
+    const alwaysPid = (await inspect(always)).State.Pid;
+    // a clean stop first: SIGTERM leaves the containers running too
+    daemon?.kill("SIGTERM");
+    await new Promise((r) => daemon?.once("exit", r));
+    for (const p of pids) assert.ok(alive(p), `container pid ${p} survived berthd's clean stop`);
+    daemon = await startDaemon();
     daemon?.kill("SIGKILL");
     await new Promise((r) => daemon?.once("exit", r));
     for (const p of pids) assert.ok(alive(p), `container pid ${p} survived berthd's death`);
-    // while berthd is down: one container dies
+    // while berthd is down: two containers die, one of them with a restart policy
     process.kill(quickPid, "SIGKILL");
-    await waitFor("the quick container to die", () => !alive(quickPid));
+    process.kill(alwaysPid, "SIGKILL");
+    await waitFor("the two containers to die", () => !alive(quickPid) && !alive(alwaysPid));
     daemon = await startDaemon();
+    await waitFor("--restart always to bring its container back", async () => {
+      const st = await inspect(always);
+      return st.State.Running && st.RestartCount === 1 && st.State.Pid !== alwaysPid;
+    });
     const ps = await ok(["ps", "-q", "--no-trunc"]);
     for (const id of ids) assert.match(ps, new RegExp(id), "listed as running after the restart");
     await waitFor("the exit seen while down", async () => (await inspect(quick)).State.Status === "exited");
@@ -401,7 +455,18 @@ describe("berthd", { skip, concurrency: false }, () => {
     assert.equal(x.stdout, "still-here\n");
     await ok(["stop", "-t", "0", ids[2] as string]);
     assert.equal((await inspect(ids[2] as string)).State.Status, "exited");
-    await ok(["rm", "-f", ...ids, quick]);
+    await ok(["rm", "-f", ...ids, quick, always]);
+  });
+
+  test("50 concurrent run requests all succeed", async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => berth(["run", "--rm", "--network", "none", "busybox", "echo", `run-${i}`])),
+    );
+    runs.forEach((r, i) => {
+      assert.equal(r.code, 0, `run ${i}: ${r.stderr}`);
+      assert.equal(r.stdout, `run-${i}\n`);
+    });
+    await waitFor("--rm to remove all 50", async () => (await ok(["ps", "-aq"])).trim() === "");
   });
 
   test("kill -9 of a shim: its container is reported dead, not lost", async () => {
@@ -416,6 +481,31 @@ describe("berthd", { skip, concurrency: false }, () => {
     await ok(["rm", id]);
     // and new containers get a new shim
     assert.equal((await ok(["run", "--rm", "--network", "none", "busybox", "echo", "again"])).trim(), "again");
+  });
+
+  test("system df counts images, containers and volumes; container prune removes stopped ones only", async () => {
+    const stopped = (
+      await ok(["run", "-d", "--network", "none", "-v", "dfvol:/data", "busybox", "sh", "-c", "head -c 300000 /dev/zero > /f"])
+    ).trim();
+    await ok(["wait", stopped]);
+    const running = (await ok(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])).trim();
+    const df = JSON.parse(await ok(["system", "df", "--format", "json"])) as {
+      Images: unknown[];
+      Containers: Array<{ Id: string; SizeRw: number }>;
+      Volumes: Array<{ Name: string }>;
+    };
+    assert.ok(df.Images.length >= 1);
+    assert.ok(
+      (df.Containers.find((x) => x.Id === stopped)?.SizeRw ?? 0) >= 300000,
+      "the stopped container's own writes are counted",
+    );
+    assert.ok(df.Volumes.some((v) => v.Name === "dfvol"));
+    assert.match(await ok(["system", "df"]), /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\nImages/);
+    const pr = await ok(["container", "prune", "-f"]);
+    assert.match(pr, new RegExp(stopped));
+    assert.deepEqual((await ok(["ps", "-aq", "--no-trunc"])).trim().split("\n"), [running]);
+    await ok(["rm", "-f", running]);
+    await ok(["volume", "rm", "dfvol"]);
   });
 
   test("events: create, start, die with its exit code, destroy", async () => {
@@ -433,5 +523,80 @@ describe("berthd", { skip, concurrency: false }, () => {
       ["create", "start", "die", "destroy"],
     );
     assert.equal(actions[2]?.Actor.Attributes.exitCode, "2");
+  });
+});
+
+describe("berthd with a full data root", { skip, concurrency: false }, () => {
+  const fdir = root ? mkdtempSync(join(tmpdir(), "berthd-full-")) : "";
+  const fdata = join(fdir, "data");
+  const fexec = join(fdir, "exec");
+  const fsock = join(fdir, "berthd.sock");
+  let d: ChildProcess | undefined;
+  const b = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [BERTH, "-H", `unix://${fsock}`, "--data-root", fdata, ...args], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      p.stdout.setEncoding("utf8").on("data", (x: string) => {
+        stdout += x;
+      });
+      p.stderr.setEncoding("utf8").on("data", (x: string) => {
+        stderr += x;
+      });
+      p.on("exit", (code) => resolve({ code: code ?? 128, stdout, stderr }));
+    });
+
+  before(async () => {
+    // a small filesystem of the test's own as the data root
+    execFileSync("mkdir", ["-p", fdata]);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=24m", "berth-full-test", fdata]);
+    writeFileSync(join(fdir, "daemon.json"), "{}\n");
+    const rootfs = join(fdir, "rootfs");
+    makeRootfs(rootfs);
+    execFileSync("tar", ["-C", rootfs, "-cf", join(fdir, "busybox.tar"), "."]);
+    execFileSync(process.execPath, [BERTH, "--data-root", fdata, "import", join(fdir, "busybox.tar"), "busybox:latest"], {
+      stdio: "pipe",
+    });
+    d = spawn(
+      process.execPath,
+      [BERTHD, "--data-root", fdata, "--exec-root", fexec, "-H", `unix://${fsock}`, "--config-file", join(fdir, "daemon.json")],
+      {
+        stdio: "ignore",
+      },
+    );
+    await waitFor("berthd", async () => (await b(["version"])).code === 0);
+  });
+
+  after(async () => {
+    const ids = (await b(["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean);
+    if (ids.length) await b(["rm", "-f", ...ids]);
+    d?.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    spawnSync("sh", ["-c", `grep -F ' ${fdir}/' /proc/self/mountinfo | cut -d' ' -f5 | sort -r | xargs -r -n1 umount -l`]);
+    rmSync(fdir, { recursive: true, force: true });
+  });
+
+  test("disk full: a clear error, nothing corrupted, and all is well once space is back", async () => {
+    assert.equal((await b(["run", "--rm", "--network", "none", "busybox", "echo", "before"])).stdout, "before\n");
+    const filler = join(fdata, "filler");
+    spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=1M"], { stdio: "ignore" });
+    const imp = await b(["import", join(fdir, "busybox.tar"), "other:latest"]);
+    assert.notEqual(imp.code, 0, "import into a full store fails");
+    assert.match(imp.stderr, /no space left on device|ENOSPC/i);
+    const run = await b(["run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo during"]);
+    if (run.code !== 0)
+      assert.match(run.stderr, /no space left on device|ENOSPC|disk is full/i, `a failed run says why: ${run.stderr}`);
+    rmSync(filler);
+    const images = await b(["images", "--format", "json"]);
+    assert.equal(images.code, 0, images.stderr);
+    assert.doesNotMatch(images.stdout, /other/, "the failed import left no image");
+    assert.equal((await b(["run", "--rm", "--network", "none", "busybox", "echo", "after"])).stdout, "after\n");
+    const Database = (await import("better-sqlite3")).default;
+    const db = new Database(join(fdata, "metadata.db"), { readonly: true });
+    assert.equal(db.pragma("integrity_check", { simple: true }) as string, "ok");
+    db.close();
+    assert.equal((await b(["ps", "-aq"])).stdout.trim(), "");
   });
 });

@@ -2,9 +2,10 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
-import type { ImageService } from "../../daemon/index.js";
+import { parseChanges } from "../../daemon/image-routes.js";
+import type { ImageService, ImageSummary, RemoveResult } from "../../daemon/index.js";
 import { describe, invalidArgument, isKind } from "../../errors/index.js";
-import { type ArchiveFormat, isIdName, parsePlatform } from "../../images/index.js";
+import { type ArchiveFormat, isIdName, type PullEvent, parsePlatform } from "../../images/index.js";
 import { familiarName, parseReference } from "../../registry/index.js";
 import { bool, type FlagSpec, list, parseFlags, str } from "../args.js";
 import { humanSince, humanSize, shortId, table } from "./format.js";
@@ -19,7 +20,121 @@ export interface Io {
   columns: number;
 }
 
-type Cmd = (svc: () => Promise<ImageService>, args: string[], io: Io) => Promise<number>;
+/** What a pull stored: the full name ("docker.io/library/busybox:latest") and the digest it resolved to. */
+export interface PulledImage {
+  name: string;
+  digest: string;
+}
+
+/** An image `load` stored: by its name (familiar form), or by its ID when the archive named none. */
+export type LoadedImage = { name: string } | { id: string };
+
+export interface MountedImage {
+  id: string;
+  /** full names */
+  names: string[];
+  path: string;
+}
+
+export interface PruneResult {
+  blobs: number;
+  snapshots: number;
+  bytes: number;
+}
+
+/**
+ * Where the image commands act: the store itself, in this process (podman's model, with
+ * `--data-root`), or berthd through its API (docker's model). Both give the same results, so
+ * the commands print the same either way. Errors carry their kind (NotFound for an unknown
+ * image, FailedPrecondition for a conflict such as an image a container uses).
+ */
+export interface ImageBackend {
+  /** pull `name`, reporting progress; `platform` is "os/arch[/variant]" */
+  pull(name: string, opts?: { platform?: string; onEvent?: (e: PullEvent) => void }): Promise<PulledImage>;
+  list(): Promise<ImageSummary[]>;
+  remove(name: string, opts?: { force?: boolean }): Promise<RemoveResult>;
+  /** docker's image inspect object (with berth's Descriptor, Manifest and ChainID) */
+  inspect(name: string): Promise<Record<string, unknown>>;
+  tag(source: string, target: string): Promise<void>;
+  /** an archive stream; for "oci-dir", writes the layout into `dir` (which must not exist) and returns undefined */
+  save(names: string[], format: ArchiveFormat, dir?: string): Promise<Readable | undefined>;
+  /** an archive (docker-archive or OCI layout tar) as a stream or a file, or an OCI layout directory */
+  load(input: string | Readable): Promise<LoadedImage[]>;
+  /** a rootfs tarball as a one-layer image; `changes` are docker's `--change` instructions; returns the image ID */
+  import(input: Readable, name: string | undefined, opts?: { message?: string; changes?: string[] }): Promise<string>;
+  /** a read-only mount of the image's rootfs (idempotent); returns its path */
+  mount(name: string): Promise<string>;
+  unmount(name: string): Promise<void>;
+  mounts(): Promise<MountedImage[]>;
+  /** remove the content and snapshots no image references */
+  prune(): Promise<PruneResult>;
+}
+
+/** The image commands in this process, on the store at the data root (ImageService). */
+export class LocalImages implements ImageBackend {
+  constructor(private readonly svc: ImageService) {}
+
+  async pull(name: string, opts: { platform?: string; onEvent?: (e: PullEvent) => void } = {}): Promise<PulledImage> {
+    const rec = await this.svc.pull(name, {
+      ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+      ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+    });
+    return { name: rec.name, digest: rec.target.digest };
+  }
+
+  list(): Promise<ImageSummary[]> {
+    return this.svc.list();
+  }
+
+  remove(name: string, opts: { force?: boolean } = {}): Promise<RemoveResult> {
+    return this.svc.remove(name, opts);
+  }
+
+  inspect(name: string): Promise<Record<string, unknown>> {
+    return this.svc.inspect(name);
+  }
+
+  async tag(source: string, target: string): Promise<void> {
+    await this.svc.tag(source, target);
+  }
+
+  save(names: string[], format: ArchiveFormat, dir?: string): Promise<Readable | undefined> {
+    return this.svc.save(names, format, dir);
+  }
+
+  async load(input: string | Readable): Promise<LoadedImage[]> {
+    return (await this.svc.load(input)).map((r) => (isIdName(r.name) ? { id: r.config.digest } : { name: familiar(r.name) }));
+  }
+
+  async import(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[] } = {}): Promise<string> {
+    const rec = await this.svc.import(input, name, {
+      ...(opts.message ? { comment: opts.message } : {}),
+      changes: parseChanges(opts.changes ?? []),
+    });
+    return rec.config.digest;
+  }
+
+  mount(name: string): Promise<string> {
+    return this.svc.mount(name);
+  }
+
+  async unmount(name: string): Promise<void> {
+    await this.svc.unmount(name);
+  }
+
+  async mounts(): Promise<MountedImage[]> {
+    const out: MountedImage[] = [];
+    for (const i of await this.svc.list())
+      if (this.svc.mounted(this.svc.get(i.id))) out.push({ id: i.id, names: i.names, path: await this.svc.mount(i.id) });
+    return out;
+  }
+
+  prune(): Promise<PruneResult> {
+    return this.svc.prune();
+  }
+}
+
+type Cmd = (backend: () => Promise<ImageBackend>, args: string[], io: Io) => Promise<number>;
 
 const parse = (args: string[], specs: FlagSpec[], where: string) => parseFlags(args, specs, where, { interspersed: true });
 
@@ -27,7 +142,7 @@ function familiar(name: string): string {
   return isIdName(name) ? "<none>:<none>" : familiarName(parseReference(name));
 }
 
-export const pullCmd: Cmd = async (svc, args, io) => {
+export const pullCmd: Cmd = async (backend, args, io) => {
   const { flags, rest } = parse(
     args,
     [
@@ -49,10 +164,10 @@ export const pullCmd: Cmd = async (svc, args, io) => {
   }
   const platform = str(flags, "platform");
   let downloaded = false;
-  let rec: Awaited<ReturnType<ImageService["pull"]>>;
+  let pulled: PulledImage;
   try {
-    rec = await (await svc()).pull(name, {
-      ...(platform ? { platform: parsePlatform(platform) } : {}),
+    pulled = await (await backend()).pull(name, {
+      ...(platform ? { platform } : {}),
       onEvent: (e) => {
         if (e.type === "layer" && e.status === "downloading") downloaded = true;
         if (!quiet) progress.event(e);
@@ -63,14 +178,14 @@ export const pullCmd: Cmd = async (svc, args, io) => {
     progress.stop();
   }
   if (!quiet) {
-    io.out(`Digest: ${rec.target.digest}\n`);
-    io.out(`Status: ${downloaded ? "Downloaded newer image for" : "Image is up to date for"} ${familiar(rec.name)}\n`);
+    io.out(`Digest: ${pulled.digest}\n`);
+    io.out(`Status: ${downloaded ? "Downloaded newer image for" : "Image is up to date for"} ${familiar(pulled.name)}\n`);
   }
-  io.out(`${rec.name}\n`);
+  io.out(`${pulled.name}\n`);
   return 0;
 };
 
-export const imagesCmd: Cmd = async (svc, args, io) => {
+export const imagesCmd: Cmd = async (backend, args, io) => {
   const { flags, rest } = parse(
     args,
     [
@@ -82,7 +197,7 @@ export const imagesCmd: Cmd = async (svc, args, io) => {
     ],
     "images",
   );
-  const s = await svc();
+  const s = await backend();
   let images = await s.list();
   const filter = rest[0];
   if (filter) {
@@ -150,7 +265,7 @@ export const imagesCmd: Cmd = async (svc, args, io) => {
   return 0;
 };
 
-export const rmiCmd: Cmd = async (svc, args, io) => {
+export const rmiCmd: Cmd = async (backend, args, io) => {
   const { flags, rest } = parse(
     args,
     [
@@ -160,7 +275,7 @@ export const rmiCmd: Cmd = async (svc, args, io) => {
     "rmi",
   );
   if (rest.length === 0) throw invalidArgument('"berth rmi" requires at least 1 argument');
-  const s = await svc();
+  const s = await backend();
   let rc = 0;
   for (const name of rest) {
     try {
@@ -175,12 +290,12 @@ export const rmiCmd: Cmd = async (svc, args, io) => {
   return rc;
 };
 
-export const inspectCmd: Cmd = async (svc, args, io) => {
+export const inspectCmd: Cmd = async (backend, args, io) => {
   const { flags, rest } = parse(args, [{ name: "format", short: "f", type: "string" }], "image inspect");
   if (rest.length === 0) throw invalidArgument('"berth image inspect" requires at least 1 argument');
   const format = str(flags, "format");
   if (format && format !== "json") throw invalidArgument(`image inspect: --format ${format}: only "json" is supported`);
-  const s = await svc();
+  const s = await backend();
   const out: unknown[] = [];
   let rc = 0;
   for (const n of rest) {
@@ -197,14 +312,14 @@ export const inspectCmd: Cmd = async (svc, args, io) => {
   return rc;
 };
 
-export const tagCmd: Cmd = async (svc, args) => {
+export const tagCmd: Cmd = async (backend, args) => {
   const { rest } = parse(args, [], "tag");
   if (rest.length !== 2) throw invalidArgument('"berth tag" requires exactly 2 arguments: SOURCE TARGET');
-  (await svc()).tag(rest[0] as string, rest[1] as string);
+  await (await backend()).tag(rest[0] as string, rest[1] as string);
   return 0;
 };
 
-export const saveCmd: Cmd = async (svc, args, io) => {
+export const saveCmd: Cmd = async (backend, args, io) => {
   const { flags, rest } = parse(
     args,
     [
@@ -218,7 +333,7 @@ export const saveCmd: Cmd = async (svc, args, io) => {
     throw invalidArgument(`save: --format ${format}: use oci-archive, oci-dir or docker-archive`);
   const output = str(flags, "output");
   if (!output && io.isTTY) throw invalidArgument("save: refusing to write an archive to a terminal (use -o FILE or a redirect)");
-  const s = await svc();
+  const s = await backend();
   if (format === "oci-dir") {
     if (!output) throw invalidArgument("save: --format oci-dir needs -o DIR");
     if (existsSync(output)) throw invalidArgument(`save: ${output} already exists`);
@@ -253,7 +368,7 @@ function tempBeside(path: string): string {
   return `${path}.berth-${randomBytes(6).toString("hex")}.tmp`;
 }
 
-export const loadCmd: Cmd = async (svc, args, io) => {
+export const loadCmd: Cmd = async (backend, args, io) => {
   const { flags, rest } = parse(
     args,
     [
@@ -265,13 +380,12 @@ export const loadCmd: Cmd = async (svc, args, io) => {
   if (rest.length > 0) throw invalidArgument('"berth load" accepts no arguments (use -i FILE or stdin)');
   const input = str(flags, "input");
   if (!input && io.isTTY) throw invalidArgument("load: requested load from stdin, but stdin is a terminal (use -i FILE)");
-  const recs = await (await svc()).load(input ?? io.stdin());
-  for (const r of recs)
-    io.out(isIdName(r.name) ? `Loaded image ID: ${r.config.digest}\n` : `Loaded image: ${familiar(r.name)}\n`);
+  const loaded = await (await backend()).load(input ?? io.stdin());
+  for (const l of loaded) io.out("id" in l ? `Loaded image ID: ${l.id}\n` : `Loaded image: ${l.name}\n`);
   return 0;
 };
 
-export const importCmd: Cmd = async (svc, args, io) => {
+export const importCmd: Cmd = async (backend, args, io) => {
   const { flags, rest } = parse(
     args,
     [
@@ -283,92 +397,32 @@ export const importCmd: Cmd = async (svc, args, io) => {
   if (rest.length < 1 || rest.length > 2)
     throw invalidArgument('"berth import" requires 1 or 2 arguments: FILE|- [REPOSITORY[:TAG]]');
   const file = rest[0] as string;
+  const changes = list(flags, "change");
+  // bad instructions are refused before any bytes are read or sent
+  parseChanges(changes);
   const input = file === "-" ? io.stdin() : createReadStream(file);
-  const changes = parseChanges(list(flags, "change"));
   const msg = str(flags, "message");
-  const rec = await (await svc()).import(input, rest[1], { ...(msg ? { comment: msg } : {}), changes });
-  io.out(`${rec.config.digest}\n`);
+  const id = await (await backend()).import(input, rest[1], { ...(msg ? { message: msg } : {}), changes });
+  io.out(`${id}\n`);
   return 0;
 };
 
-/** `--change` of docker import: the Dockerfile instructions that only set config (CMD, ENV, ...). */
-export function parseChanges(changes: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const c of changes) {
-    const m = /^\s*(\w+)\s+(.*)$/s.exec(c);
-    if (!m) throw invalidArgument(`--change "${c}": expected INSTRUCTION ARGS`);
-    const [, ins, arg] = m as unknown as [string, string, string];
-    const json = (): string[] => {
-      try {
-        const v = JSON.parse(arg);
-        if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v;
-      } catch {
-        // not JSON: the shell form
-      }
-      return ["/bin/sh", "-c", arg];
-    };
-    switch (ins.toUpperCase()) {
-      case "CMD":
-        out["Cmd"] = json();
-        break;
-      case "ENTRYPOINT":
-        out["Entrypoint"] = json();
-        break;
-      case "ENV":
-        out["Env"] = [...((out["Env"] as string[]) ?? []), arg.includes("=") ? arg : arg.replace(/\s+/, "=")];
-        break;
-      case "WORKDIR":
-        out["WorkingDir"] = arg;
-        break;
-      case "USER":
-        out["User"] = arg;
-        break;
-      case "STOPSIGNAL":
-        out["StopSignal"] = arg;
-        break;
-      case "LABEL": {
-        const [k, ...v] = arg.split("=");
-        out["Labels"] = {
-          ...((out["Labels"] as Record<string, string>) ?? {}),
-          [k as string]: v.join("=").replace(/^"|"$/g, ""),
-        };
-        break;
-      }
-      case "EXPOSE":
-        out["ExposedPorts"] = {
-          ...((out["ExposedPorts"] as object) ?? {}),
-          ...Object.fromEntries(arg.split(/\s+/).map((p) => [p.includes("/") ? p : `${p}/tcp`, {}])),
-        };
-        break;
-      case "VOLUME":
-        out["Volumes"] = { ...((out["Volumes"] as object) ?? {}), ...Object.fromEntries(arg.split(/\s+/).map((p) => [p, {}])) };
-        break;
-      default:
-        throw invalidArgument(`--change "${c}": ${ins} cannot be applied on import`);
-    }
-  }
-  return out;
-}
-
-export const mountCmd: Cmd = async (svc, args, io) => {
+export const mountCmd: Cmd = async (backend, args, io) => {
   const { rest } = parse(args, [], "image mount");
-  const s = await svc();
+  const s = await backend();
   if (rest.length === 0) {
     // podman lists the mounted images without arguments
-    for (const i of await s.list()) {
-      const rec = s.get(i.id);
-      if (s.mounted(rec)) io.out(`${i.names[0] ? familiar(i.names[0]) : shortId(i.id)} ${await s.mount(i.id)}\n`);
-    }
+    for (const m of await s.mounts()) io.out(`${m.names[0] ? familiar(m.names[0]) : shortId(m.id)} ${m.path}\n`);
     return 0;
   }
   for (const n of rest) io.out(`${await s.mount(n)}\n`);
   return 0;
 };
 
-export const unmountCmd: Cmd = async (svc, args, io) => {
+export const unmountCmd: Cmd = async (backend, args, io) => {
   const { rest } = parse(args, [], "image unmount");
   if (rest.length === 0) throw invalidArgument('"berth image unmount" requires at least 1 argument');
-  const s = await svc();
+  const s = await backend();
   for (const n of rest) {
     await s.unmount(n);
     io.out(`${n}\n`);
@@ -376,7 +430,7 @@ export const unmountCmd: Cmd = async (svc, args, io) => {
   return 0;
 };
 
-export const pruneCmd: Cmd = async (svc, args, io) => {
+export const pruneCmd: Cmd = async (backend, args, io) => {
   parse(
     args,
     [
@@ -385,7 +439,7 @@ export const pruneCmd: Cmd = async (svc, args, io) => {
     ],
     "image prune",
   );
-  const r = await (await svc()).prune();
+  const r = await (await backend()).prune();
   io.out(`Deleted ${r.blobs} blobs and ${r.snapshots} snapshots\nTotal reclaimed space: ${humanSize(r.bytes)}\n`);
   return 0;
 };

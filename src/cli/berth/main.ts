@@ -1,11 +1,13 @@
-import type { ImageService } from "../../daemon/index.js";
+import { existsSync } from "node:fs";
 import { BerthError, describe, invalidArgument } from "../../errors/index.js";
 import { bool, type FlagSpec, list, parseFlags, str } from "../args.js";
 import {
+  type ImageBackend,
   type Io,
   imagesCmd,
   importCmd,
   inspectCmd,
+  LocalImages,
   loadCmd,
   mountCmd,
   pruneCmd,
@@ -42,6 +44,7 @@ import {
 } from "./container-commands.js";
 import { loginCmd, logoutCmd } from "./login.js";
 import { networkCmd, volumeCmd } from "./resource-commands.js";
+import { pruneCmd as pruneObjects, systemCmd } from "./system-commands.js";
 
 export const VERSION = "0.1.0";
 
@@ -64,9 +67,10 @@ A container engine: images from OCI registries, containers on any OCI runtime.
 Options:
   -H, --host unix:///PATH        berthd's socket (default unix:///run/berth/berth.sock, env BERTH_HOST)
       --data-root DIR            where images and containers live (default /var/lib/berth, env BERTH_DATA_ROOT)
-      --insecure-registry HOST   allow plain HTTP and unverified TLS for HOST[:PORT] or a CIDR (repeatable)
-      --registry-mirror URL      a mirror tried before docker.io (repeatable)
-      --snapshotter NAME         overlayfs (default) or native
+      --insecure-registry HOST   allow plain HTTP and unverified TLS for HOST[:PORT] or a CIDR (repeatable;
+                                 in-process image commands and login)
+      --registry-mirror URL      a mirror tried before docker.io (repeatable; in-process)
+      --snapshotter NAME         overlayfs (default) or native (in-process)
   -D, --debug                    print error causes in full
   -v, --version                  print the version
 
@@ -96,8 +100,12 @@ Container commands (through berthd):
   version     Show client and berthd versions
   network     Manage networks: create (--subnet, --gateway, --internal), ls, rm, inspect
   volume      Manage volumes: create, ls, rm, inspect, prune
+  system      df (disk use), prune (-a, -f, --volumes)
+  container   Manage containers: ls, rm, prune, and every container command above
 
-Image commands:
+Image commands: in this process on the store, as podman's, with --data-root or BERTH_DATA_ROOT;
+otherwise through berthd, as docker's, when -H or BERTH_HOST names it or its default socket exists
+(else in this process on /var/lib/berth). A flag beats the environment; --data-root beats -H.
   pull        Download an image from a registry
   images      List images (--format json, -q, --digests)
   rmi         Remove images (-f)
@@ -112,7 +120,7 @@ Image commands:
 Run 'berth COMMAND --help' for more information on a command.
 `;
 
-type Cmd = (svc: () => Promise<ImageService>, args: string[], io: Io) => Promise<number>;
+type Cmd = (images: () => Promise<ImageBackend>, args: string[], io: Io) => Promise<number>;
 
 const containerCommands: Record<string, ContainerCmd> = {
   run: runCmd,
@@ -138,6 +146,15 @@ const containerCommands: Record<string, ContainerCmd> = {
   info: infoCmd,
   version: versionCmd(VERSION),
   stats: statsCmd,
+  system: systemCmd,
+  container: async (c, args, io) => {
+    // docker's management form: berth container ls|rm|prune|...
+    const [sub, ...rest] = args;
+    if (sub === "prune") return pruneObjects("containers")(c, rest, io);
+    const f = containerCommands[sub === "ls" || sub === "list" ? "ps" : sub === "remove" ? "rm" : (sub ?? "")];
+    if (!f || sub === "container") throw invalidArgument(`container: unknown command ${JSON.stringify(sub ?? "")}`);
+    return f(c, rest, io);
+  },
   network: networkCmd,
   volume: volumeCmd,
 };
@@ -189,7 +206,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io.out(USAGE);
       return 0;
     }
-    const root = str(flags, "data-root") ?? process.env["BERTH_DATA_ROOT"] ?? "/var/lib/berth";
+    const hostFlag = str(flags, "host");
+    const rootFlag = str(flags, "data-root");
+    const host = hostFlag ?? process.env["BERTH_HOST"];
+    const root = rootFlag ?? process.env["BERTH_DATA_ROOT"];
     const snap = str(flags, "snapshotter") ?? str(flags, "storage-driver");
     if (
       snap !== undefined &&
@@ -200,26 +220,44 @@ export async function main(argv: string[], io: Io): Promise<number> {
       snap !== "vfs"
     )
       throw invalidArgument(`--snapshotter ${snap}: use overlayfs or native`);
-    let service: ImageService | undefined;
-    const svc = async () => {
-      if (!service) {
-        const { ImageService } = await import("../../daemon/index.js");
-        service = await ImageService.open({
-          root,
-          ...(snap ? { snapshotter: snap === "native" || snap === "vfs" ? "native" : "overlayfs" } : {}),
-          registry: {
-            insecureRegistries: list(flags, "insecure-registry"),
-            mirrors: list(flags, "registry-mirror").length ? { "docker.io": list(flags, "registry-mirror") } : {},
-            userAgent: `berth/${VERSION}`,
-          },
-        });
+    const { DaemonClient, DEFAULT_HOST } = await import("./client.js");
+    // where the image commands act (see USAGE): a data root means this process, a host means
+    // berthd; a flag beats the environment; with neither, berthd if its socket is there
+    const remote =
+      rootFlag === undefined &&
+      (hostFlag !== undefined ||
+        (process.env["BERTH_DATA_ROOT"] === undefined &&
+          (host !== undefined || existsSync(new DaemonClient(DEFAULT_HOST).socketPath))));
+    let backend: ImageBackend | undefined;
+    const images = async (): Promise<ImageBackend> => {
+      if (backend) return backend;
+      if (remote) {
+        const local = ["insecure-registry", "registry-mirror"].filter((f) => list(flags, f).length > 0);
+        if (snap) local.push("snapshotter");
+        if (local.length)
+          throw invalidArgument(
+            `--${local[0]} applies to image commands run in this process (with --data-root); through berthd, set it on berthd`,
+          );
+        const { RemoteImages } = await import("./remote-images.js");
+        backend = new RemoteImages(new DaemonClient(host ?? DEFAULT_HOST));
+        return backend;
       }
-      return service;
+      const { ImageService } = await import("../../daemon/index.js");
+      const service = await ImageService.open({
+        root: root ?? "/var/lib/berth",
+        ...(snap ? { snapshotter: snap === "native" || snap === "vfs" ? "native" : "overlayfs" } : {}),
+        registry: {
+          insecureRegistries: list(flags, "insecure-registry"),
+          mirrors: list(flags, "registry-mirror").length ? { "docker.io": list(flags, "registry-mirror") } : {},
+          userAgent: `berth/${VERSION}`,
+        },
+      });
+      backend = new LocalImages(service);
+      return backend;
     };
     const cf = containerCommands[cmd];
     if (cf) {
-      const { DaemonClient, DEFAULT_HOST } = await import("./client.js");
-      const client = new DaemonClient(str(flags, "host") ?? process.env["BERTH_HOST"] ?? DEFAULT_HOST);
+      const client = new DaemonClient(host ?? DEFAULT_HOST);
       return await cf(client, args, io);
     }
     if (cmd === "login") return await loginCmd(args, io, { insecure: list(flags, "insecure-registry") });
@@ -228,11 +266,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
       const [sub, ...subArgs] = args;
       const f = sub ? imageSub[sub] : undefined;
       if (!f) throw invalidArgument(`image: unknown command ${JSON.stringify(sub ?? "")} (see 'berth --help')`);
-      return await f(svc, subArgs, io);
+      return await f(images, subArgs, io);
     }
     const f = top[cmd];
     if (!f) throw invalidArgument(`unknown command "${cmd}" for "berth" (see 'berth --help')`);
-    return await f(svc, args, io);
+    return await f(images, args, io);
   } catch (e) {
     io.err(`Error: ${describe(e)}\n`);
     if (debug && e instanceof Error && !(e instanceof BerthError)) io.err(`${e.stack}\n`);

@@ -51,6 +51,8 @@ export class PullProgress {
     const changed = line.status !== status;
     line.status = status;
     line.current = e.current;
+    // through berthd only the download lines carry a layer's size (docker's progressDetail)
+    if (e.size > 0) line.size = e.size;
     if (!this.tty) {
       if (changed && status !== "downloading") this.write(`${id}: ${words[status] ?? status}\n`);
       else if (changed) this.write(`${id}: Downloading ${humanSize(line.size)}\n`);

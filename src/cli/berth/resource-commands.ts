@@ -4,6 +4,7 @@ import type { DaemonClient } from "./client.js";
 import type { ContainerCmd } from "./container-commands.js";
 import { template } from "./container-commands.js";
 import { shortId, table } from "./format.js";
+import { pruneCmd } from "./system-commands.js";
 import type { Io } from "./image-commands.js";
 
 const enc = encodeURIComponent;
@@ -114,6 +115,8 @@ export const networkCmd: ContainerCmd = async (c, args, io) => {
       return each(rest, io, async (n) => {
         await c.call("DELETE", `/networks/${enc(n)}`);
       });
+    case "prune":
+      return pruneCmd("networks")(c, rest, io);
     case "inspect": {
       const { flags, rest: names } = parseFlags(rest, [{ name: "format", short: "f", type: "string" }], "network inspect", {
         interspersed: true,
@@ -122,7 +125,7 @@ export const networkCmd: ContainerCmd = async (c, args, io) => {
       return inspectMany(c, "networks", names, io, str(flags, "format"));
     }
     default:
-      throw invalidArgument(`network: unknown command ${JSON.stringify(sub ?? "")}: create, ls, rm, inspect`);
+      throw invalidArgument(`network: unknown command ${JSON.stringify(sub ?? "")}: create, ls, rm, inspect, prune`);
   }
 };
 

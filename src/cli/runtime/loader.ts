@@ -1,45 +1,7 @@
-/**
- * The first code bin/berth-runtime runs: it loads the CLI bundle through V8's
- * code cache. Compiling the ~200 KB bundle (and then each function it calls)
- * is a sizeable part of a cold start; with the cache V8 deserializes code it
- * compiled on an earlier run. The cache is written next to the bundle at the
- * first exit (atomically; skipped where dist/ is read-only) and rejected by V8
- * by itself when the bundle, V8 or its flags change.
- */
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { Module } from "node:module";
+/** The first code bin/berth-runtime runs: the CLI bundle through V8's code cache (src/cli/code-cache.ts). */
 import { join } from "node:path";
-import { Script, constants as vmConstants } from "node:vm";
+import { runWithCodeCache } from "../code-cache.js";
 
 declare const __dirname: string;
 
-const file = join(__dirname, "berth-runtime-main.cjs");
-const cacheFile = `${file}.cache`;
-const source = readFileSync(file, "utf8");
-let cachedData: Buffer | undefined;
-try {
-  cachedData = readFileSync(cacheFile);
-} catch {
-  // no cache yet: this run writes one
-}
-// import() inside the bundle goes to Node's own loader, as it would outside a vm.Script
-const importModuleDynamically = vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
-const script = new Script(Module.wrap(source), {
-  filename: file,
-  ...(cachedData ? { cachedData } : {}),
-  importModuleDynamically: importModuleDynamically as never,
-});
-if (!cachedData || script.cachedDataRejected) {
-  process.once("exit", () => {
-    try {
-      const tmp = `${cacheFile}.${process.pid}`;
-      writeFileSync(tmp, script.createCachedData());
-      renameSync(tmp, cacheFile);
-    } catch {
-      // a read-only install runs without the cache
-    }
-  });
-}
-const mod = { exports: {} };
-const req = Module.createRequire(file);
-(script.runInThisContext() as (...a: unknown[]) => void).call(mod.exports, mod.exports, req, mod, file, __dirname);
+runWithCodeCache(join(__dirname, "berth-runtime-main.cjs"));

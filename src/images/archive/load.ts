@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, statSync, createReadStream } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { ContentStore } from "../../content/index.js";
@@ -76,7 +76,7 @@ export async function loadArchive(content: ContentStore, input: string | Readabl
       if (existsSync(join(input, f))) files.set(f, readLayoutFile(join(input, f), undefined, f));
     return fromLayout(files, content, (d) => join(input, "blobs", ...d.split(":")));
   }
-  const src = typeof input === "string" ? (await import("node:fs")).createReadStream(input) : input;
+  const src = typeof input === "string" ? createReadStream(input) : input;
   const store = content as LocalContentStore;
   let metadataBytes = 0;
   for await (const e of readTar(src)) {
@@ -159,8 +159,7 @@ export async function loadArchive(content: ContentStore, input: string | Readabl
       }
       try {
         await ingest.truncate(0);
-        for await (const c of (await import("node:fs")).createReadStream("", { fd, autoClose: true }))
-          await ingest.write(c as Buffer);
+        for await (const c of createReadStream("", { fd, autoClose: true })) await ingest.write(c as Buffer);
         await ingest.commit();
       } catch (err) {
         // commit discards a mismatch itself; abort is a no-op after it
