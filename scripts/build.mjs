@@ -51,6 +51,7 @@ await build({
   format: "cjs",
   outExtension: { ".js": ".cjs" },
   outdir: out,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: env -S expands ${VAR} itself
   banner: { js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS BERTH_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node" },
 });
 chmodSync(join(out, "berth.cjs"), 0o755);

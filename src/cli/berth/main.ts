@@ -42,6 +42,7 @@ import {
   versionCmd,
   waitCmd,
 } from "./container-commands.js";
+import { cpCmd } from "./cp.js";
 import { loginCmd, logoutCmd } from "./login.js";
 import { networkCmd, volumeCmd } from "./resource-commands.js";
 import { pruneCmd as pruneObjects, systemCmd } from "./system-commands.js";
@@ -95,6 +96,7 @@ Container commands (through berthd):
   rename      Rename a container
   update      Change a container's resource limits or restart policy
   port        Show a container's published ports
+  cp          Copy files between a container and the local filesystem (-a, -L; "-" for a tar stream)
   events      Stream berthd's events (--since, --until, --filter)
   info        Show berthd's state
   version     Show client and berthd versions
@@ -142,6 +144,7 @@ const containerCommands: Record<string, ContainerCmd> = {
   rename: renameCmd,
   update: updateCmd,
   port: portCmd,
+  cp: cpCmd,
   events: eventsCmd,
   info: infoCmd,
   version: versionCmd(VERSION),
