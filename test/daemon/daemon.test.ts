@@ -411,6 +411,37 @@ describe("berthd", { skip, concurrency: false }, () => {
     assert.match(r.stdout, /in-container-42/);
   });
 
+  test("any OCI runtime by name: --runtime runc; --privileged sees the host's devices", async (t) => {
+    const info = JSON.parse(await ok(["info", "--format", "json"])) as {
+      Runtimes: Record<string, unknown>;
+      DefaultRuntime: string;
+    };
+    assert.equal(info.DefaultRuntime, "berth-runtime");
+    if (!info.Runtimes.runc) return t.skip("runc is not installed (setup.sh installs it)");
+    const r = await berth([
+      "run",
+      "--rm",
+      "--runtime",
+      "runc",
+      "--network",
+      "none",
+      "busybox",
+      "sh",
+      "-c",
+      "echo via-runc; exit 6",
+    ]);
+    assert.equal(r.code, 6, r.stderr);
+    assert.equal(r.stdout, "via-runc\n");
+    const bad = await berth(["run", "--rm", "--runtime", "nosuchruntime", "--network", "none", "busybox", "true"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /unknown or invalid runtime name: nosuchruntime/);
+    const plain = Number((await ok(["run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /dev | wc -l"])).trim());
+    const priv = Number(
+      (await ok(["run", "--rm", "--privileged", "--network", "none", "busybox", "sh", "-c", "ls /dev | wc -l"])).trim(),
+    );
+    assert.ok(priv > plain, `privileged /dev has ${priv} entries, default ${plain}`);
+  });
+
   test("logs -f follows until the container exits", async () => {
     const id = (
       await ok(["run", "-d", "--network", "none", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"])
