@@ -444,7 +444,7 @@ export const startCmd: ContainerCmd = async (c, args, io) => {
 };
 
 /** Run `f` for every name, printing each as docker does; exit 1 if any failed. */
-async function each(ids: string[], io: Io, f: (id: string) => Promise<void>): Promise<number> {
+export async function each(ids: string[], io: Io, f: (id: string) => Promise<void>): Promise<number> {
   let rc = 0;
   for (const id of ids) {
     try {

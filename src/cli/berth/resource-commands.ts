@@ -2,26 +2,12 @@ import { invalidArgument } from "../../errors/index.js";
 import { bool, list, parseFlags, str } from "../args.js";
 import type { DaemonClient } from "./client.js";
 import type { ContainerCmd } from "./container-commands.js";
-import { template } from "./container-commands.js";
+import { each, template } from "./container-commands.js";
 import { shortId, table } from "./format.js";
 import { pruneCmd } from "./system-commands.js";
 import type { Io } from "./image-commands.js";
 
 const enc = encodeURIComponent;
-
-async function each(ids: string[], io: Io, f: (id: string) => Promise<void>): Promise<number> {
-  let rc = 0;
-  for (const id of ids) {
-    try {
-      await f(id);
-      io.out(`${id}\n`);
-    } catch (e) {
-      io.err(`Error response from daemon: ${(e as Error).message}\n`);
-      rc = 1;
-    }
-  }
-  return rc;
-}
 
 function labels(items: string[]): Record<string, string> {
   return Object.fromEntries(
