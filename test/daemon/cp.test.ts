@@ -2,7 +2,7 @@
 // copies out of and into running and stopped containers, tar streams, and containers whose
 // symlinks (and racing renames) try to lead a copy onto the host. Root only (mounts, containers).
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   existsSync,
   lstatSync,
@@ -22,11 +22,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ConfinedFs } from "../../src/daemon/archive.js";
 import { readTar, TarWriter, tarBuffer } from "../../src/images/tar/index.js";
-import { makeRootfs } from "../fixtures/busybox-bundle.js";
+import { TestDaemon, waitFor } from "../fixtures/berthd.js";
 
-const REPO = join(import.meta.dirname, "..", "..", "..");
-const BERTH = join(REPO, "dist", "berth.cjs");
-const BERTHD = join(REPO, "dist", "berthd.cjs");
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root (mounts, containers)";
 
@@ -125,43 +122,11 @@ describe("ConfinedFs against a racing rename (no container, no pause)", { skip }
 });
 
 describe("berth cp", { skip, concurrency: false }, () => {
-  const dir = root ? mkdtempSync(join(tmpdir(), "berth-cp-test-")) : "";
-  const dataRoot = join(dir, "data");
-  const execRoot = join(dir, "exec");
-  const sock = join(dir, "berthd.sock");
-  const BRIDGE = `bcp${process.pid % 100000}`;
-  const SUBNET = "10.231.79.0/24";
+  const td = new TestDaemon({ prefix: "berth-cp-test-", subnet: "10.231.79.0/24", bridge: `bcp${process.pid % 100000}` });
+  const berth = (args: string[], input?: Buffer | string) => td.berth(args, input);
+  const ok = (args: string[], input?: Buffer | string) => td.ok(args, input);
   // a host directory the containers' symlinks aim at: it must stay empty
-  const hostTarget = join(dir, "host-target");
-  let daemon: ChildProcess | undefined;
-
-  function berth(args: string[], input?: Buffer | string): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-    return new Promise((resolve) => {
-      const p = spawn(process.execPath, [BERTH, "-H", `unix://${sock}`, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-      const out: Buffer[] = [];
-      let stderr = "";
-      p.stdout.on("data", (d: Buffer) => out.push(d));
-      p.stderr.setEncoding("utf8").on("data", (s: string) => {
-        stderr += s;
-      });
-      p.stdin.end(input ?? "");
-      p.on("exit", (code) => resolve({ code: code ?? 128, stdout: Buffer.concat(out), stderr }));
-    });
-  }
-
-  async function ok(args: string[], input?: Buffer | string): Promise<string> {
-    const r = await berth(args, input);
-    assert.equal(r.code, 0, `berth ${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
-    return r.stdout.toString("utf8");
-  }
-
-  async function waitFor(what: string, f: () => Promise<boolean>, ms = 20_000): Promise<void> {
-    const t0 = Date.now();
-    while (!(await f())) {
-      if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const hostTarget = () => join(td.dir, "host-target");
 
   /** a running container whose command first ran `setup`, then sleeps */
   async function running(name: string, setup: string, extra: string[] = []): Promise<string> {
@@ -188,7 +153,7 @@ describe("berth cp", { skip, concurrency: false }, () => {
   function put(id: string, path: string, body: Buffer): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const req = request({
-        socketPath: sock,
+        socketPath: td.sock,
         method: "PUT",
         path: `/containers/${id}/archive?path=${encodeURIComponent(path)}`,
         headers: { Host: "berthd", "Content-Type": "application/x-tar", "Content-Length": body.length },
@@ -208,7 +173,7 @@ describe("berth cp", { skip, concurrency: false }, () => {
   function head(id: string, path: string): Promise<{ status: number; stat?: Record<string, unknown> }> {
     return new Promise((resolve, reject) => {
       const req = request({
-        socketPath: sock,
+        socketPath: td.sock,
         method: "HEAD",
         path: `/containers/${id}/archive?path=${encodeURIComponent(path)}`,
         headers: { Host: "berthd" },
@@ -229,77 +194,18 @@ describe("berth cp", { skip, concurrency: false }, () => {
   const mountedUnder = (p: string) => readFileSync("/proc/self/mountinfo", "utf8").includes(` ${p} `);
 
   before(async () => {
-    mkdirSync(hostTarget, { recursive: true });
-    writeFileSync(join(dir, "daemon.json"), "{}\n");
-    const rootfs = join(dir, "rootfs");
-    makeRootfs(rootfs);
-    const tar = join(dir, "busybox.tar");
-    execFileSync("tar", ["-C", rootfs, "-cf", tar, "."]);
-    execFileSync(process.execPath, [BERTH, "--data-root", dataRoot, "import", tar, "busybox:latest"], { stdio: "pipe" });
-    const d = spawn(
-      process.execPath,
-      [
-        BERTHD,
-        "--data-root",
-        dataRoot,
-        "--exec-root",
-        execRoot,
-        "-H",
-        `unix://${sock}`,
-        "--bip",
-        SUBNET,
-        "--bridge",
-        BRIDGE,
-        "--config-file",
-        join(dir, "daemon.json"),
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
-    daemon = d;
-    let err = "";
-    d.stderr?.setEncoding("utf8").on("data", (s: string) => {
-      err += s;
-      if (process.env.BERTH_TEST_DEBUG) process.stderr.write(s);
-    });
-    await waitFor(
-      "berthd",
-      async () => {
-        if (d.exitCode !== null) throw new Error(`berthd exited: ${err}`);
-        return (await berth(["version"])).code === 0;
-      },
-      20_000,
-    );
+    await td.setup();
+    mkdirSync(hostTarget(), { recursive: true });
   });
 
-  after(async () => {
-    const ids = (await berth(["ps", "-aq", "--no-trunc"])).stdout.toString().split("\n").filter(Boolean);
-    if (ids.length) await berth(["rm", "-f", ...ids]);
-    daemon?.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 300));
-    for (const p of readdirSync("/proc")) {
-      if (!/^\d+$/.test(p)) continue;
-      try {
-        const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
-        if (cmd.includes("berth-shim") && cmd.includes(execRoot)) process.kill(Number(p), "SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-    const rt = join(REPO, "bin", "berth-runtime");
-    const rtRoot = join(execRoot, "runtime", "berth-runtime");
-    const left = spawnSync(rt, ["--root", rtRoot, "list", "-q"], { encoding: "utf8" }).stdout ?? "";
-    for (const id of left.split("\n").filter(Boolean)) spawnSync(rt, ["--root", rtRoot, "delete", "--force", id]);
-    spawnSync("ip", ["link", "del", BRIDGE]);
-    spawnSync("sh", ["-c", `grep -F ' ${dir}/' /proc/self/mountinfo | cut -d' ' -f5 | sort -r | xargs -r -n1 umount -l`]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => td.teardown());
 
   test("a running container: files and directories out and in, modes and symlinks kept, `-` tar streams", async () => {
     const id = await running(
       "cp-run",
       "mkdir -p /data/sub && echo hello > /data/sub/f && chmod 640 /data/sub/f && ln -s f /data/sub/l && echo top > /data/t",
     );
-    const out = join(dir, "out1");
+    const out = join(td.dir, "out1");
     mkdirSync(out);
     // a file to a new name, a file into a directory
     await ok(["cp", `${id}:/data/sub/f`, join(out, "copy")]);
@@ -323,7 +229,7 @@ describe("berth cp", { skip, concurrency: false }, () => {
     assert.equal(readlinkSync(join(out, "link")), "f");
 
     // into the container: a file (mode kept), a directory to a new name, a file over a file
-    const src = join(dir, "src1");
+    const src = join(td.dir, "src1");
     mkdirSync(join(src, "tree/inner"), { recursive: true });
     writeFileSync(join(src, "tree/inner/x"), "xx\n", { mode: 0o750 });
     writeFileSync(join(src, "one"), "one\n", { mode: 0o604 });
@@ -335,7 +241,7 @@ describe("berth cp", { skip, concurrency: false }, () => {
     assert.equal(await ok(["exec", id, "cat", "/data/t"]), "one\n");
 
     // "-": a tar on stdout, and one on stdin
-    const tar = (await berth(["cp", "cp-run:/data/sub", "-"])).stdout;
+    const tar = (await berth(["cp", "cp-run:/data/sub", "-"])).raw;
     const listed = execFileSync("tar", ["-tvf", "-"], { input: tar, encoding: "utf8" });
     assert.match(listed, /sub\/f/);
     assert.match(listed, /sub\/l -> f/);
@@ -359,9 +265,9 @@ describe("berth cp", { skip, concurrency: false }, () => {
   test("a stopped container: its snapshot is mounted for the copy and unmounted after", async () => {
     await ok(["run", "--network", "none", "--name", "cp-stopped", "busybox", "sh", "-c", "echo stopped > /s.txt"]);
     const id = JSON.parse(await ok(["inspect", "cp-stopped"]))[0].Id as string;
-    const rootfs = join(execRoot, "bundles", id, "rootfs");
+    const rootfs = join(td.execRoot, "bundles", id, "rootfs");
     assert.equal(mountedUnder(rootfs), false);
-    const out = join(dir, "out2");
+    const out = join(td.dir, "out2");
     mkdirSync(out);
     await ok(["cp", "cp-stopped:/s.txt", out]);
     assert.equal(readFileSync(join(out, "s.txt"), "utf8"), "stopped\n");
@@ -381,13 +287,13 @@ describe("berth cp", { skip, concurrency: false }, () => {
   });
 
   test("volumes and bind mounts: the container's view, read-only ones refused", async () => {
-    const bind = join(dir, "bind-src");
+    const bind = join(td.dir, "bind-src");
     mkdirSync(bind);
     writeFileSync(join(bind, "h.txt"), "host file\n");
-    const ro = join(dir, "ro-src");
+    const ro = join(td.dir, "ro-src");
     mkdirSync(ro);
     const id = await running("cp-vol", "echo v > /vol/v.txt", ["-v", "cpvol:/vol", "-v", `${bind}:/mnt/b`, "-v", `${ro}:/ro:ro`]);
-    const out = join(dir, "out3");
+    const out = join(td.dir, "out3");
     mkdirSync(out);
     await ok(["cp", `${id}:/mnt/b/h.txt`, out]);
     assert.equal(readFileSync(join(out, "h.txt"), "utf8"), "host file\n");
@@ -401,7 +307,7 @@ describe("berth cp", { skip, concurrency: false }, () => {
     assert.deepEqual(readdirSync(ro), []);
     // the container's own /etc/hostname (a bind of berth's file), not the rootfs's or the host's
     const h = await berth(["cp", `${id}:/etc/hostname`, "-"]);
-    assert.match(execFileSync("tar", ["-xOf", "-"], { input: h.stdout, encoding: "utf8" }), new RegExp(`^${id.slice(0, 12)}\n$`));
+    assert.match(execFileSync("tar", ["-xOf", "-"], { input: h.raw, encoding: "utf8" }), new RegExp(`^${id.slice(0, 12)}\n$`));
     await ok(["rm", "-f", id]);
     await ok(["volume", "rm", "cpvol"]);
   });
@@ -409,21 +315,21 @@ describe("berth cp", { skip, concurrency: false }, () => {
   test("hostile symlinks: /etc/evil -> / reads the container's file; /escape -> host dir writes in the container", async () => {
     const id = await running(
       "cp-evil",
-      `ln -s / /etc/evil && mkdir -p ${hostTarget} && ln -s ${hostTarget} /escape && ln -s ../../../../../.. /up`,
+      `ln -s / /etc/evil && mkdir -p ${hostTarget()} && ln -s ${hostTarget()} /escape && ln -s ../../../../../.. /up`,
       ["--hostname", "evilbox"],
     );
-    const out = join(dir, "out4");
+    const out = join(td.dir, "out4");
     mkdirSync(out);
     await ok(["cp", "cp-evil:/etc/evil/etc/hostname", join(out, "hn")]);
     assert.equal(readFileSync(join(out, "hn"), "utf8"), "evilbox\n");
     assert.notEqual(hostname(), "evilbox");
     await ok(["cp", "cp-evil:/up/etc/passwd", join(out, "pw")]);
-    assert.equal(readFileSync(join(out, "pw"), "utf8"), readFileSync(join(dir, "rootfs/etc/passwd"), "utf8"));
+    assert.equal(readFileSync(join(out, "pw"), "utf8"), readFileSync(join(td.dir, "rootfs/etc/passwd"), "utf8"));
 
     writeFileSync(join(out, "payload"), "payload\n");
     await ok(["cp", join(out, "payload"), "cp-evil:/escape/"]);
-    assert.deepEqual(readdirSync(hostTarget), [], "nothing written on the host");
-    assert.equal(await ok(["exec", id, "cat", `${hostTarget}/payload`]), "payload\n");
+    assert.deepEqual(readdirSync(hostTarget()), [], "nothing written on the host");
+    assert.equal(await ok(["exec", id, "cat", `${hostTarget()}/payload`]), "payload\n");
     await ok(["cp", join(out, "payload"), "cp-evil:/up/tmp/"]);
     assert.equal(existsSync("/tmp/payload") && readFileSync("/tmp/payload", "utf8") === "payload\n", false);
     assert.equal(await ok(["exec", id, "cat", "/tmp/payload"]), "payload\n");
@@ -478,7 +384,7 @@ describe("berth cp", { skip, concurrency: false }, () => {
       "mkdir -p /race/d; (while :; do mv /race/d /race/d.real; ln -s / /race/d; rm /race/d; ln -s ../../../../.. /race/d; rm /race/d; mv /race/d.real /race/d; done) & true",
     );
     const name = `berth-cp-race-${process.pid}`;
-    const src = join(dir, name);
+    const src = join(td.dir, name);
     writeFileSync(src, "race\n");
     for (let i = 0; i < 15; i++) {
       await berth(["cp", src, `${id}:/race/d/`]);

@@ -2,109 +2,25 @@
 // image imported from a locally built rootfs, containers run by berth-runtime under berth-shim.
 // Root only (namespaces, mounts, cgroups).
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { makeRootfs } from "../fixtures/busybox-bundle.js";
+import { BERTH, TestDaemon, waitFor } from "../fixtures/berthd.js";
 
-const REPO = join(import.meta.dirname, "..", "..", "..");
-const BERTH = join(REPO, "dist", "berth.cjs");
-const BERTHD = join(REPO, "dist", "berthd.cjs");
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root (namespaces, mounts, cgroups)";
 
-const dir = root ? mkdtempSync(join(tmpdir(), "berthd-test-")) : "";
-const dataRoot = join(dir, "data");
-const execRoot = join(dir, "exec");
-const sock = join(dir, "berthd.sock");
 // a subnet and bridge of the test's own, so the host's networks are never touched
 const BRIDGE = `bt${process.pid % 100000}`;
 const SUBNET = "10.231.77.0/24";
 
-let daemon: ChildProcess | undefined;
-
-function startDaemon(): Promise<ChildProcess> {
-  const d = spawn(
-    process.execPath,
-    [
-      BERTHD,
-      "--data-root",
-      dataRoot,
-      "--exec-root",
-      execRoot,
-      "-H",
-      `unix://${sock}`,
-      "--bip",
-      SUBNET,
-      "--bridge",
-      BRIDGE,
-      "--config-file",
-      join(dir, "daemon.json"),
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let err = "";
-  d.stderr?.setEncoding("utf8");
-  d.stderr?.on("data", (s: string) => {
-    err += s;
-    if (process.env.BERTH_TEST_DEBUG) process.stderr.write(s);
-  });
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const poll = () => {
-      if (d.exitCode !== null) return reject(new Error(`berthd exited: ${err}`));
-      const r = spawnSync(process.execPath, [BERTH, "-H", `unix://${sock}`, "version", "--format", "json"], { encoding: "utf8" });
-      if (r.status === 0) return resolve(d);
-      if (Date.now() - t0 > 20_000) return reject(new Error(`berthd did not answer: ${err}`));
-      setTimeout(poll, 100);
-    };
-    poll();
-  });
-}
-
-/** the berth CLI against the test daemon (async: berthd runs in this process's event loop's children) */
-function berth(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BERTH, "-H", `unix://${sock}`, "--data-root", dataRoot, ...args], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.setEncoding("utf8").on("data", (s: string) => {
-      stdout += s;
-    });
-    p.stderr.setEncoding("utf8").on("data", (s: string) => {
-      stderr += s;
-    });
-    p.stdin.end(input ?? "");
-    p.on("exit", (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
-}
-
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await berth(args, input);
-  assert.equal(r.code, 0, `berth ${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
-  return r.stdout;
-}
-
-async function inspect(id: string): Promise<{
-  State: { Status: string; Running: boolean; ExitCode: number; Pid: number; Error: string; Dead: boolean };
-  RestartCount: number;
-  NetworkSettings: { IPAddress: string };
-}> {
-  return JSON.parse(await ok(["inspect", id]))[0];
-}
-
-async function waitFor(what: string, f: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await f())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+// the CLI gets --data-root too: its image commands act in-process on berthd's store
+const td = new TestDaemon({ prefix: "berthd-test-", subnet: SUBNET, bridge: BRIDGE, cliDataRoot: true });
+const berth = (args: string[], input?: string) => td.berth(args, input);
+const ok = (args: string[], input?: string) => td.ok(args, input);
+const inspect = (id: string) => td.inspect(id);
 
 function alive(pid: number): boolean {
   try {
@@ -115,47 +31,10 @@ function alive(pid: number): boolean {
   }
 }
 
-function shimPids(): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
-      if (cmd.includes("berth-shim") && cmd.includes(execRoot)) out.push(Number(p));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
 describe("berthd", { skip, concurrency: false }, () => {
-  before(async () => {
-    writeFileSync(join(dir, "daemon.json"), "{}\n");
-    const rootfs = join(dir, "rootfs");
-    makeRootfs(rootfs);
-    const tar = join(dir, "busybox.tar");
-    execFileSync("tar", ["-C", rootfs, "-cf", tar, "."]);
-    execFileSync(process.execPath, [BERTH, "--data-root", dataRoot, "import", tar, "busybox:latest"], { stdio: "pipe" });
-    daemon = await startDaemon();
-  });
+  before(() => td.setup());
 
-  after(async () => {
-    // containers first (they hold mounts and netns), then the daemon, then the shims
-    const ids = (await berth(["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean);
-    if (ids.length) await berth(["rm", "-f", ...ids]);
-    daemon?.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 300));
-    for (const p of shimPids()) process.kill(p, "SIGKILL");
-    // whatever a failed test left to the runtime (berthd was not there to remove it)
-    const rt = join(REPO, "bin", "berth-runtime");
-    const rtRoot = join(execRoot, "runtime", "berth-runtime");
-    const left = spawnSync(rt, ["--root", rtRoot, "list", "-q"], { encoding: "utf8" }).stdout ?? "";
-    for (const id of left.split("\n").filter(Boolean)) spawnSync(rt, ["--root", rtRoot, "delete", "--force", id]);
-    spawnSync("ip", ["link", "del", BRIDGE]);
-    spawnSync("sh", ["-c", `grep -F ' ${dir}/' /proc/self/mountinfo | cut -d' ' -f5 | sort -r | xargs -r -n1 umount -l`]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => td.teardown());
 
   test("run --rm: output, exit code, and nothing left behind", async () => {
     const r = await berth([
@@ -172,7 +51,7 @@ describe("berthd", { skip, concurrency: false }, () => {
     assert.match(r.stdout, /^hello from [0-9a-f]{12}\n$/);
     assert.equal(r.stderr, "oops\n");
     assert.equal((await ok(["ps", "-aq"])).trim(), "", "--rm removed the container");
-    assert.deepEqual(readdirSync(join(execRoot, "bundles")), [], "no bundle left");
+    assert.deepEqual(readdirSync(join(td.execRoot, "bundles")), [], "no bundle left");
   });
 
   test("run -i: stdin reaches the container and its end is EOF", async () => {
@@ -290,7 +169,7 @@ describe("berthd", { skip, concurrency: false }, () => {
     );
     assert.match(body, /hi-from-httpd/);
     await ok(["rm", "-f", id]);
-    assert.equal(existsSync(join(execRoot, "netns", id)), false, "the netns went with the container");
+    assert.equal(existsSync(join(td.execRoot, "netns", id)), false, "the netns went with the container");
   });
 
   test("user network: containers reach each other by name; network rm refused while in use", async () => {
@@ -320,7 +199,7 @@ describe("berthd", { skip, concurrency: false }, () => {
   });
 
   test("volumes: a named volume outlives its container; binds; read-only rootfs; tmpfs", async () => {
-    const src = join(dir, "bind-src");
+    const src = join(td.dir, "bind-src");
     execFileSync("mkdir", ["-p", src]);
     writeFileSync(join(src, "hello.txt"), "from the host\n");
     await ok(["run", "--rm", "--network", "none", "-v", "data1:/data", "busybox", "sh", "-c", "echo kept > /data/f"]);
@@ -398,7 +277,7 @@ describe("berthd", { skip, concurrency: false }, () => {
 
   test("run -it from a terminal: raw pty both ways, exit code kept (under script(1))", async () => {
     // script(1) gives berth a terminal; its stdin goes to that terminal as typed input
-    const cmd = `${process.execPath} ${BERTH} -H unix://${sock} run --rm -it --network none busybox sh`;
+    const cmd = `${process.execPath} ${BERTH} -H unix://${td.sock} run --rm -it --network none busybox sh`;
     const r = spawnSync(
       "sh",
       ["-c", `(sleep 1; printf 'echo in-container-$((6*7)); exit 5\\n'; sleep 2) | script -qec "${cmd}" /dev/null`],
@@ -461,18 +340,18 @@ describe("berthd", { skip, concurrency: false }, () => {
     const quickPid = (await inspect(quick)).State.Pid;
     const alwaysPid = (await inspect(always)).State.Pid;
     // a clean stop first: SIGTERM leaves the containers running too
-    daemon?.kill("SIGTERM");
-    await new Promise((r) => daemon?.once("exit", r));
+    td.daemon?.kill("SIGTERM");
+    await new Promise((r) => td.daemon?.once("exit", r));
     for (const p of pids) assert.ok(alive(p), `container pid ${p} survived berthd's clean stop`);
-    daemon = await startDaemon();
-    daemon?.kill("SIGKILL");
-    await new Promise((r) => daemon?.once("exit", r));
+    await td.start();
+    td.daemon?.kill("SIGKILL");
+    await new Promise((r) => td.daemon?.once("exit", r));
     for (const p of pids) assert.ok(alive(p), `container pid ${p} survived berthd's death`);
     // while berthd is down: two containers die, one of them with a restart policy
     process.kill(quickPid, "SIGKILL");
     process.kill(alwaysPid, "SIGKILL");
     await waitFor("the two containers to die", () => !alive(quickPid) && !alive(alwaysPid));
-    daemon = await startDaemon();
+    await td.start();
     await waitFor("--restart always to bring its container back", async () => {
       const st = await inspect(always);
       return st.State.Running && st.RestartCount === 1 && st.State.Pid !== alwaysPid;
@@ -503,7 +382,7 @@ describe("berthd", { skip, concurrency: false }, () => {
   test("kill -9 of a shim: its container is reported dead, not lost", async () => {
     const id = (await ok(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])).trim();
     const pid = (await inspect(id)).State.Pid;
-    for (const p of shimPids()) process.kill(p, "SIGKILL");
+    for (const p of td.shimPids()) process.kill(p, "SIGKILL");
     await waitFor("the container reported dead", async () => (await inspect(id)).State.Dead);
     const s = await inspect(id);
     assert.equal(s.State.Running, false);
@@ -558,62 +437,28 @@ describe("berthd", { skip, concurrency: false }, () => {
 });
 
 describe("berthd with a full data root", { skip, concurrency: false }, () => {
-  const fdir = root ? mkdtempSync(join(tmpdir(), "berthd-full-")) : "";
-  const fdata = join(fdir, "data");
-  const fexec = join(fdir, "exec");
-  const fsock = join(fdir, "berthd.sock");
-  let d: ChildProcess | undefined;
-  const b = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, [BERTH, "-H", `unix://${fsock}`, "--data-root", fdata, ...args], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      p.stdout.setEncoding("utf8").on("data", (x: string) => {
-        stdout += x;
-      });
-      p.stderr.setEncoding("utf8").on("data", (x: string) => {
-        stderr += x;
-      });
-      p.on("exit", (code) => resolve({ code: code ?? 128, stdout, stderr }));
-    });
-
-  before(async () => {
-    // a small filesystem of the test's own as the data root
-    execFileSync("mkdir", ["-p", fdata]);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=24m", "berth-full-test", fdata]);
-    writeFileSync(join(fdir, "daemon.json"), "{}\n");
-    const rootfs = join(fdir, "rootfs");
-    makeRootfs(rootfs);
-    execFileSync("tar", ["-C", rootfs, "-cf", join(fdir, "busybox.tar"), "."]);
-    execFileSync(process.execPath, [BERTH, "--data-root", fdata, "import", join(fdir, "busybox.tar"), "busybox:latest"], {
-      stdio: "pipe",
-    });
-    d = spawn(
-      process.execPath,
-      [BERTHD, "--data-root", fdata, "--exec-root", fexec, "-H", `unix://${fsock}`, "--config-file", join(fdir, "daemon.json")],
-      {
-        stdio: "ignore",
-      },
-    );
-    await waitFor("berthd", async () => (await b(["version"])).code === 0);
+  // a small filesystem of the test's own as the data root
+  const fd = new TestDaemon({
+    prefix: "berthd-full-",
+    subnet: "10.231.76.0/24",
+    bridge: `btf${process.pid % 100000}`,
+    cliDataRoot: true,
+    beforeImport: (dataRoot) => {
+      execFileSync("mkdir", ["-p", dataRoot]);
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=24m", "berth-full-test", dataRoot]);
+    },
   });
+  const b = (args: string[]) => fd.berth(args);
 
-  after(async () => {
-    const ids = (await b(["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean);
-    if (ids.length) await b(["rm", "-f", ...ids]);
-    d?.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 300));
-    spawnSync("sh", ["-c", `grep -F ' ${fdir}/' /proc/self/mountinfo | cut -d' ' -f5 | sort -r | xargs -r -n1 umount -l`]);
-    rmSync(fdir, { recursive: true, force: true });
-  });
+  before(() => fd.setup());
+
+  after(() => fd.teardown());
 
   test("disk full: a clear error, nothing corrupted, and all is well once space is back", async () => {
     assert.equal((await b(["run", "--rm", "--network", "none", "busybox", "echo", "before"])).stdout, "before\n");
-    const filler = join(fdata, "filler");
+    const filler = join(fd.dataRoot, "filler");
     spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=1M"], { stdio: "ignore" });
-    const imp = await b(["import", join(fdir, "busybox.tar"), "other:latest"]);
+    const imp = await b(["import", fd.tar, "other:latest"]);
     assert.notEqual(imp.code, 0, "import into a full store fails");
     assert.match(imp.stderr, /no space left on device|ENOSPC/i);
     const run = await b(["run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo during"]);
@@ -625,7 +470,7 @@ describe("berthd with a full data root", { skip, concurrency: false }, () => {
     assert.doesNotMatch(images.stdout, /other/, "the failed import left no image");
     assert.equal((await b(["run", "--rm", "--network", "none", "busybox", "echo", "after"])).stdout, "after\n");
     const Database = (await import("better-sqlite3")).default;
-    const db = new Database(join(fdata, "metadata.db"), { readonly: true });
+    const db = new Database(join(fd.dataRoot, "metadata.db"), { readonly: true });
     assert.equal(db.pragma("integrity_check", { simple: true }) as string, "ok");
     db.close();
     assert.equal((await b(["ps", "-aq"])).stdout.trim(), "");

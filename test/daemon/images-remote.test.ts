@@ -3,19 +3,16 @@
 // load, import, image mount and prune, each checked against what berthd's store then holds.
 // Root only (overlay mounts, namespaces for the container run).
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { BERTH, TestDaemon } from "../fixtures/berthd.js";
 import { makeRootfs } from "../fixtures/busybox-bundle.js";
 import { busyboxImage, type PushedImage } from "../fixtures/images.js";
 import { registryUnavailable, startRegistry, type TestRegistry } from "../fixtures/registry.js";
 
-const REPO = join(import.meta.dirname, "..", "..", "..");
-const BERTH = join(REPO, "dist", "berth.cjs");
-const BERTHD = join(REPO, "dist", "berthd.cjs");
 const root = process.getuid?.() === 0;
 const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const missing = ["skopeo", "umoci"].filter((c) => !have(c));
@@ -23,55 +20,27 @@ const skip = !root
   ? "needs root (overlay mounts, namespaces)"
   : (registryUnavailable() ?? (missing.length ? `needs ${missing.join(", ")} (scripts/setup.sh installs them)` : false));
 
-const dir = root ? mkdtempSync(join(tmpdir(), "berthd-images-test-")) : "";
-const dataRoot = join(dir, "data");
-const execRoot = join(dir, "exec");
-const sock = join(dir, "berthd.sock");
-// a subnet and bridge of the test's own, so the host's networks are never touched
-const BRIDGE = `bi${process.pid % 100000}`;
-const SUBNET = "10.231.79.0/24";
-
-let daemon: ChildProcess | undefined;
+// a subnet and bridge of the test's own, so the host's networks are never touched; no busybox import:
+// the images come from the registry
+const td = new TestDaemon({
+  prefix: "berthd-images-test-",
+  subnet: "10.231.80.0/24",
+  bridge: `bi${process.pid % 100000}`,
+  busybox: false,
+});
 let registry: TestRegistry | undefined;
 let pushed: PushedImage | undefined;
 /** "127.0.0.1:PORT/remote/bb:v1" */
 let IMG = "";
 
-// the image commands must reach berthd because of -H alone, not because of the environment
+// the in-process listing below gets the environment the fixture gives its CLI: no BERTH_HOST, no BERTH_DATA_ROOT
 const env = { ...process.env };
 delete env.BERTH_HOST;
 delete env.BERTH_DATA_ROOT;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-  raw: Buffer;
-}
-
-/** The berth CLI through the test's berthd (async: the registry answers from this process's children). */
-function berth(args: string[], input?: string | Buffer): Promise<Result> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BERTH, "-H", `unix://${sock}`, ...args], { stdio: ["pipe", "pipe", "pipe"], env });
-    const out: Buffer[] = [];
-    let stderr = "";
-    p.stdout.on("data", (b: Buffer) => out.push(b));
-    p.stderr.setEncoding("utf8").on("data", (s: string) => {
-      stderr += s;
-    });
-    p.stdin.end(input ?? "");
-    p.on("close", (code) => {
-      const raw = Buffer.concat(out);
-      resolve({ code: code ?? 128, stdout: raw.toString("utf8"), stderr, raw });
-    });
-  });
-}
-
-async function ok(args: string[], input?: string | Buffer): Promise<string> {
-  const r = await berth(args, input);
-  assert.equal(r.code, 0, `berth ${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
-  return r.stdout;
-}
+/** The berth CLI through the test's berthd, by -H alone (async: the registry answers from this process's children). */
+const berth = (args: string[], input?: string | Buffer) => td.berth(args, input);
+const ok = (args: string[], input?: string | Buffer) => td.ok(args, input);
 
 async function fails(args: string[], pattern: RegExp): Promise<string> {
   const r = await berth(args);
@@ -83,7 +52,7 @@ async function fails(args: string[], pattern: RegExp): Promise<string> {
 /** A raw API call on berthd's socket: status and body. */
 function api(method: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: sock, method, path, headers: { Host: "berthd" } }, (res) => {
+    const req = request({ socketPath: td.sock, method, path, headers: { Host: "berthd" } }, (res) => {
       let body = "";
       res.setEncoding("utf8").on("data", (s: string) => {
         body += s;
@@ -102,76 +71,20 @@ async function imagesJson(args: string[] = []): Promise<Array<Record<string, str
     .map((l) => JSON.parse(l) as Record<string, string>);
 }
 
-function startDaemon(): Promise<ChildProcess> {
-  const d = spawn(
-    process.execPath,
-    [
-      BERTHD,
-      "--data-root",
-      dataRoot,
-      "--exec-root",
-      execRoot,
-      "-H",
-      `unix://${sock}`,
-      "--bip",
-      SUBNET,
-      "--bridge",
-      BRIDGE,
-      "--config-file",
-      join(dir, "daemon.json"),
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let err = "";
-  d.stderr?.setEncoding("utf8");
-  d.stderr?.on("data", (s: string) => {
-    err += s;
-    if (process.env.BERTH_TEST_DEBUG) process.stderr.write(s);
-  });
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const poll = async () => {
-      if (d.exitCode !== null) return reject(new Error(`berthd exited: ${err}`));
-      if ((await berth(["version"])).code === 0) return resolve(d);
-      if (Date.now() - t0 > 20_000) return reject(new Error(`berthd did not answer: ${err}`));
-      setTimeout(poll, 100);
-    };
-    void poll();
-  });
-}
-
 describe("image commands through berthd", { skip, concurrency: false }, () => {
   before(async () => {
-    writeFileSync(join(dir, "daemon.json"), "{}\n");
     registry = await startRegistry();
     pushed = await busyboxImage(registry.host, "remote/bb", "v1");
     IMG = pushed.ref;
-    daemon = await startDaemon();
+    await td.setup();
   });
 
   after(async () => {
-    if (daemon && daemon.exitCode === null) {
-      const ids = (await berth(["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean);
-      if (ids.length) await berth(["rm", "-f", ...ids]);
-      for (const m of (await berth(["image", "mount"])).stdout.split("\n").filter(Boolean))
-        await berth(["image", "unmount", m.split(" ")[0] as string]);
-      const exited = new Promise((r) => daemon?.once("exit", r));
-      daemon.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    try {
+      await td.teardown();
+    } finally {
+      await registry?.stop();
     }
-    // berth-shims of this exec root (they outlive berthd by design)
-    for (const p of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-      try {
-        const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
-        if (cmd.includes("berth-shim") && cmd.includes(execRoot)) process.kill(Number(p), "SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-    await registry?.stop();
-    spawnSync("ip", ["link", "del", BRIDGE], { stdio: "ignore" });
-    spawnSync("sh", ["-c", `grep -F ' ${dir}/' /proc/self/mountinfo | cut -d' ' -f5 | sort -r | xargs -r -n1 umount -l`]);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test("pull: docker's plain progress lines without a terminal, then up to date", async () => {
@@ -197,7 +110,7 @@ describe("image commands through berthd", { skip, concurrency: false }, () => {
     assert.doesNotMatch(again, /Downloading/);
 
     // the image is in berthd's store, not in one of the CLI's own
-    assert.ok(existsSync(join(dataRoot, "content/blobs", ...(p.layers[0]?.digest ?? "").split(":"))));
+    assert.ok(existsSync(join(td.dataRoot, "content/blobs", ...(p.layers[0]?.digest ?? "").split(":"))));
   });
 
   test("pull of a missing tag: berthd's 404, a clear error, exit 1", async () => {
@@ -223,10 +136,14 @@ describe("image commands through berthd", { skip, concurrency: false }, () => {
         .split("\n")
         .filter(Boolean)
         .map((l) => ({ ...(JSON.parse(l) as Record<string, string>), CreatedSince: "" }));
-    const local = execFileSync(process.execPath, [BERTH, "--data-root", dataRoot, "images", "--format", "json", "--no-trunc"], {
-      encoding: "utf8",
-      env,
-    });
+    const local = execFileSync(
+      process.execPath,
+      [BERTH, "--data-root", td.dataRoot, "images", "--format", "json", "--no-trunc"],
+      {
+        encoding: "utf8",
+        env,
+      },
+    );
     assert.deepEqual(rows(await ok(["images", "--format", "json", "--no-trunc"])), rows(local));
     assert.equal((await ok(["images", "-q"])).trim(), p.configDigest.slice(7, 19));
   });
@@ -276,12 +193,12 @@ describe("image commands through berthd", { skip, concurrency: false }, () => {
     const p = pushed as PushedImage;
     const saved = await berth(["save", "mine:latest"]);
     assert.equal(saved.code, 0, saved.stderr);
-    const tar = join(dir, "mine.tar");
+    const tar = join(td.dir, "mine.tar");
     writeFileSync(tar, saved.raw);
     assert.match(execFileSync("tar", ["-tf", tar], { encoding: "utf8" }), /^manifest\.json$/m);
-    const oci = join(dir, "mine-oci.tar");
+    const oci = join(td.dir, "mine-oci.tar");
     await ok(["save", "--format", "oci-archive", "-o", oci, IMG]);
-    const layout = join(dir, "mine-layout");
+    const layout = join(td.dir, "mine-layout");
     await ok(["save", "--format", "oci-dir", "-o", layout, IMG]);
     assert.ok(statSync(join(layout, "index.json")).isFile());
     assert.ok(existsSync(join(layout, "blobs/sha256", p.manifestDigest.slice(7))));
@@ -303,9 +220,9 @@ describe("image commands through berthd", { skip, concurrency: false }, () => {
   });
 
   test("import: a rootfs tarball (file and stdin) with --change and a message", async () => {
-    const rootfs = join(dir, "rootfs");
+    const rootfs = join(td.dir, "rootfs");
     makeRootfs(rootfs);
-    const tar = join(dir, "rootfs.tar");
+    const tar = join(td.dir, "rootfs.tar");
     execFileSync("tar", ["-C", rootfs, "-cf", tar, "."]);
     const id = (await ok(["import", "--change", 'CMD ["echo", "imported"]', "-m", "from a tarball", tar, "imported:v1"])).trim();
     assert.match(id, /^sha256:[0-9a-f]{64}$/);
@@ -321,7 +238,7 @@ describe("image commands through berthd", { skip, concurrency: false }, () => {
     const fromStdin = (await ok(["import", "-", "imported:stdin"], readFileSync(tar))).trim();
     assert.match(fromStdin, /^sha256:/);
     await fails(["import", "--change", "FROM x", tar, "bad:v1"], /cannot be applied on import/);
-    await fails(["import", join(dir, "no-such.tar"), "bad:v1"], /no-such\.tar|ENOENT/);
+    await fails(["import", join(td.dir, "no-such.tar"), "bad:v1"], /no-such\.tar|ENOENT/);
     assert.ok(!(await imagesJson()).some((i) => i.Repository === "bad"));
   });
 
@@ -343,7 +260,7 @@ describe("image commands through berthd", { skip, concurrency: false }, () => {
     assert.deepEqual(await imagesJson(), []);
     const out = await ok(["image", "prune"]);
     assert.match(out, /^Deleted \d+ blobs and \d+ snapshots\nTotal reclaimed space: \S+\n$/);
-    const blobs = join(dataRoot, "content/blobs/sha256");
+    const blobs = join(td.dataRoot, "content/blobs/sha256");
     assert.deepEqual(existsSync(blobs) ? readdirSync(blobs) : [], [], "no blobs left");
     const events = await ok([
       "events",
