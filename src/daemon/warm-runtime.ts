@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { processAlive } from "../native/index.js";
 
@@ -23,19 +23,34 @@ export class WarmRuntime {
     this.pidFile = join(execRoot, "berth-runtime.warm.pid");
   }
 
-  private running(): number | undefined {
+  /** the pid file says "<pid> <mtime of the runtime's bundle it runs>" */
+  private running(): { pid: number; stale: boolean } | undefined {
     try {
-      const pid = Number(readFileSync(this.pidFile, "utf8"));
-      if (pid > 0 && processAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("warm")) return pid;
+      const [pid, built] = readFileSync(this.pidFile, "utf8").trim().split(" ").map(Number) as [number, number];
+      if (pid > 0 && processAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("warm"))
+        return { pid, stale: built !== this.built() };
     } catch {
       // no pid file, or the process is gone
     }
     return undefined;
   }
 
-  /** Reuse the server a previous berthd left, or start one; resolves once its socket exists. */
+  private built(): number {
+    return Math.floor(statSync(this.cli.replace(/\.cjs$/, "-main.cjs")).mtimeMs);
+  }
+
+  /**
+   * Reuse the server a previous berthd left (unless berth was rebuilt since it started), or
+   * start one; resolves once its socket exists.
+   */
   async ensure(logFile: string): Promise<void> {
-    if (this.running() && existsSync(this.socket)) return;
+    const old = this.running();
+    if (old && !old.stale && existsSync(this.socket)) return;
+    if (old) {
+      // the old one unlinks its socket as it exits: let it finish before the new one binds
+      process.kill(old.pid, "SIGTERM");
+      for (let i = 0; i < 100 && processAlive(old.pid); i++) await new Promise((r) => setTimeout(r, 20));
+    }
     const env = { ...process.env };
     delete env.NODE_EXTRA_CA_CERTS;
     delete env.NODE_OPTIONS;
@@ -48,7 +63,7 @@ export class WarmRuntime {
         env,
       });
       child.unref();
-      writeFileSync(this.pidFile, String(child.pid));
+      writeFileSync(this.pidFile, `${child.pid} ${this.built()}`);
     } finally {
       closeSync(log);
     }
@@ -57,7 +72,7 @@ export class WarmRuntime {
 
   /** berthd is stopping cleanly: the shims go cold until the next berthd starts one. */
   stop(): void {
-    const pid = this.running();
-    if (pid) process.kill(pid, "SIGTERM");
+    const r = this.running();
+    if (r) process.kill(r.pid, "SIGTERM");
   }
 }

@@ -380,3 +380,13 @@ test("random conditions agree with their meaning", () => {
     }
   }
 });
+
+test("a profile compiled again comes from the cache, and a caller's copy is its own", () => {
+  const profile = { defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read", "write"], action: "SCMP_ACT_ALLOW" }] };
+  const a = compileSeccomp(profile, "x64");
+  const first = Buffer.from(a.filter);
+  a.filter.fill(0);
+  const b = compileSeccomp(profile, "x64");
+  assert.deepEqual(Buffer.from(b.filter), first, "the cached program is not the caller's mutated copy");
+  assert.notEqual(b.filter, a.filter);
+});

@@ -67,6 +67,25 @@ interface Rule {
  * argument becomes one rule per condition (libseccomp cannot AND them).
  */
 export function compileSeccomp(seccomp: Seccomp, hostArch: string): CompiledSeccomp {
+  // a long-lived runtime (warm mode, berthd's shims) sees the same profile container after
+  // container: the compile (~10 ms for docker's default profile) is kept per profile text
+  const key = `${hostArch}\0${JSON.stringify(seccomp)}`;
+  const hit = compiled.get(key);
+  if (hit) {
+    compiled.delete(key);
+    compiled.set(key, hit);
+    return { ...hit, filter: Buffer.from(hit.filter) };
+  }
+  const out = compileUncached(seccomp, hostArch);
+  compiled.set(key, { ...out, filter: Buffer.from(out.filter) });
+  if (compiled.size > 16) compiled.delete(compiled.keys().next().value as string);
+  return out;
+}
+
+/** recently compiled profiles, least recently used first */
+const compiled = new Map<string, CompiledSeccomp>();
+
+function compileUncached(seccomp: Seccomp, hostArch: string): CompiledSeccomp {
   const defaultAction = actionValue(seccomp.defaultAction, seccomp.defaultErrnoRet, "linux.seccomp.defaultAction");
   const flags = compileFlags(seccomp.flags ?? []);
   const arches = filterArches(seccomp.architectures ?? [], hostArch);

@@ -9,6 +9,7 @@ import { type ArchiveFormat, isIdName, type PullEvent, parsePlatform } from "../
 import { familiarName, parseReference } from "../../registry/index.js";
 import { bool, type FlagSpec, list, parseFlags, str } from "../args.js";
 import { humanSince, humanSize, shortId, table } from "./format.js";
+import { template } from "./container-commands.js";
 import { PullProgress } from "./progress.js";
 
 export interface Io {
@@ -294,7 +295,6 @@ export const inspectCmd: Cmd = async (backend, args, io) => {
   const { flags, rest } = parse(args, [{ name: "format", short: "f", type: "string" }], "image inspect");
   if (rest.length === 0) throw invalidArgument('"berth image inspect" requires at least 1 argument');
   const format = str(flags, "format");
-  if (format && format !== "json") throw invalidArgument(`image inspect: --format ${format}: only "json" is supported`);
   const s = await backend();
   const out: unknown[] = [];
   let rc = 0;
@@ -308,7 +308,8 @@ export const inspectCmd: Cmd = async (backend, args, io) => {
     }
   }
   // docker prints what it found (maybe []) and fails if any was missing
-  io.out(`${JSON.stringify(out, null, 4)}\n`);
+  if (format && format !== "json") for (const o of out) io.out(`${template(format, o)}\n`);
+  else io.out(`${JSON.stringify(out, null, 4)}\n`);
   return rc;
 };
 

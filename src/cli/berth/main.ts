@@ -1,22 +1,10 @@
 import { existsSync } from "node:fs";
 import { BerthError, describe, invalidArgument } from "../../errors/index.js";
 import { bool, type FlagSpec, list, parseFlags, str } from "../args.js";
-import {
-  type ImageBackend,
-  type Io,
-  imagesCmd,
-  importCmd,
-  inspectCmd,
-  LocalImages,
-  loadCmd,
-  mountCmd,
-  pruneCmd,
-  pullCmd,
-  rmiCmd,
-  saveCmd,
-  tagCmd,
-  unmountCmd,
-} from "./image-commands.js";
+// the image commands, login and cp load on first use: a container command (`berth run`) then
+// starts without the image store, SQLite and the registry client
+import type * as ImageCommands from "./image-commands.js";
+import type { ImageBackend, Io } from "./image-commands.js";
 import {
   attachCmd,
   type ContainerCmd,
@@ -42,8 +30,6 @@ import {
   versionCmd,
   waitCmd,
 } from "./container-commands.js";
-import { cpCmd } from "./cp.js";
-import { loginCmd, logoutCmd } from "./login.js";
 import { networkCmd, volumeCmd } from "./resource-commands.js";
 import { pruneCmd as pruneObjects, systemCmd } from "./system-commands.js";
 
@@ -144,7 +130,7 @@ const containerCommands: Record<string, ContainerCmd> = {
   rename: renameCmd,
   update: updateCmd,
   port: portCmd,
-  cp: cpCmd,
+  cp: async (c, args, io) => (await import("./cp.js")).cpCmd(c, args, io),
   events: eventsCmd,
   info: infoCmd,
   version: versionCmd(VERSION),
@@ -162,36 +148,45 @@ const containerCommands: Record<string, ContainerCmd> = {
   volume: volumeCmd,
 };
 
+type ImageCmdName = {
+  [K in keyof typeof ImageCommands]: (typeof ImageCommands)[K] extends Cmd ? K : never;
+}[keyof typeof ImageCommands];
+const lazy =
+  (name: ImageCmdName): Cmd =>
+  async (svc, args, io) =>
+    ((await import("./image-commands.js"))[name] as Cmd)(svc, args, io);
+
 const top: Record<string, Cmd> = {
-  pull: pullCmd,
-  images: imagesCmd,
-  rmi: rmiCmd,
-  tag: tagCmd,
-  save: saveCmd,
-  load: loadCmd,
-  import: importCmd,
+  pull: lazy("pullCmd"),
+  images: lazy("imagesCmd"),
+  rmi: lazy("rmiCmd"),
+  tag: lazy("tagCmd"),
+  save: lazy("saveCmd"),
+  load: lazy("loadCmd"),
+  import: lazy("importCmd"),
 };
 
 const imageSub: Record<string, Cmd> = {
-  ls: imagesCmd,
-  list: imagesCmd,
-  pull: pullCmd,
-  rm: rmiCmd,
-  remove: rmiCmd,
-  inspect: inspectCmd,
-  tag: tagCmd,
-  save: saveCmd,
-  load: loadCmd,
-  import: importCmd,
-  mount: mountCmd,
-  unmount: unmountCmd,
-  umount: unmountCmd,
-  prune: pruneCmd,
+  ls: lazy("imagesCmd"),
+  list: lazy("imagesCmd"),
+  pull: lazy("pullCmd"),
+  rm: lazy("rmiCmd"),
+  remove: lazy("rmiCmd"),
+  inspect: lazy("inspectCmd"),
+  tag: lazy("tagCmd"),
+  save: lazy("saveCmd"),
+  load: lazy("loadCmd"),
+  import: lazy("importCmd"),
+  mount: lazy("mountCmd"),
+  unmount: lazy("unmountCmd"),
+  umount: lazy("unmountCmd"),
+  prune: lazy("pruneCmd"),
 };
 
 /** The berth CLI. Exit codes as docker's: 0, 1 for a failed operation, 125 for bad usage. */
 export async function main(argv: string[], io: Io): Promise<number> {
   let debug = false;
+  let openedStore = false;
   try {
     const { flags, rest } = parseFlags(argv, GLOBAL, "berth");
     debug = bool(flags, "debug");
@@ -255,6 +250,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
           userAgent: `berth/${VERSION}`,
         },
       });
+      openedStore = true;
+      const { LocalImages } = await import("./image-commands.js");
       backend = new LocalImages(service);
       return backend;
     };
@@ -263,8 +260,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
       const client = new DaemonClient(host ?? DEFAULT_HOST);
       return await cf(client, args, io);
     }
-    if (cmd === "login") return await loginCmd(args, io, { insecure: list(flags, "insecure-registry") });
-    if (cmd === "logout") return await logoutCmd(args, io);
+    if (cmd === "login")
+      return await (await import("./login.js")).loginCmd(args, io, { insecure: list(flags, "insecure-registry") });
+    if (cmd === "logout") return await (await import("./login.js")).logoutCmd(args, io);
     if (cmd === "image") {
       const [sub, ...subArgs] = args;
       const f = sub ? imageSub[sub] : undefined;
@@ -281,7 +279,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
       ? 125
       : 1;
   } finally {
-    const { closeDatabases } = await import("../../images/index.js");
-    closeDatabases();
+    if (openedStore) {
+      const { closeDatabases } = await import("../../images/index.js");
+      closeDatabases();
+    }
   }
 }
