@@ -139,6 +139,20 @@ v2test("io: blockIO.weight becomes io.bfq.weight, or io.weight (runc's conversio
   else assert.match(cgRead(pid, "io.weight"), /^default 4950$/m);
 });
 
+v2test("io: weightDevice lines go to io.bfq.weight; without BFQ they are ignored (runc's rule)", async (h) => {
+  const dev = blockDevice();
+  assert.ok(dev, "a block device (the VM has a scratch disk)");
+  const { pid } = await h.detached(["sleep", "1000"], (s) =>
+    resources(s, { blockIO: { weight: 500, weightDevice: [{ major: dev.major, minor: dev.minor, weight: 200 }] } }),
+  );
+  if (existsSync(join(cgDir(pid), "io.bfq.weight")))
+    assert.match(cgRead(pid, "io.bfq.weight"), new RegExp(`^${dev.major}:${dev.minor} 200$`, "m"));
+  else {
+    assert.match(cgRead(pid, "io.weight"), /^default 4950$/m);
+    assert.doesNotMatch(cgRead(pid, "io.weight"), new RegExp(`^${dev.major}:${dev.minor} `, "m"));
+  }
+});
+
 v2test("io: throttle devices become io.max lines", async (h) => {
   const dev = blockDevice();
   assert.ok(dev, "a block device (the VM has a scratch disk)");

@@ -54,3 +54,28 @@ test("applyV2 writes io.max once per line and falls back on io.weight without BF
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("weightDevice: one 'MAJ:MIN W' line per device after the default for BFQ; without BFQ only the default (as runc)", () => {
+  const values = v2Values({
+    blockIO: {
+      weight: 500,
+      weightDevice: [
+        { major: 8, minor: 0, weight: 200 },
+        { major: 8, minor: 16 },
+      ],
+    },
+  });
+  assert.equal(values.get("io.bfq.weight"), "500\n8:0 200", "a device without a weight is left alone");
+  const dir = mkdtempSync(join(tmpdir(), "berth-cg2-res-"));
+  try {
+    writeFileSync(join(dir, "io.bfq.weight"), "");
+    applyV2(dir, values);
+    assert.equal(readFileSync(join(dir, "io.bfq.weight"), "utf8"), "8:0 200", "BFQ takes the lines as they are");
+    rmSync(join(dir, "io.bfq.weight"));
+    writeFileSync(join(dir, "io.weight"), "default 100\n");
+    applyV2(dir, values);
+    assert.equal(readFileSync(join(dir, "io.weight"), "utf8"), String(blkioWeightToIoWeight(500)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

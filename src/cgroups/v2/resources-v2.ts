@@ -37,7 +37,12 @@ export function v2Values(r: LinuxResources): Map<string, string> {
   }
   if (r.pids) v.set("pids.max", r.pids.limit > 0 ? String(r.pids.limit) : "max");
   const io = r.blockIO;
-  if (io?.weight) v.set("io.bfq.weight", String(io.weight));
+  // the default weight, then "MAJ:MIN W" per device (v2 has no leaf weight; runc ignores it too)
+  const weights = [
+    ...(io?.weight ? [String(io.weight)] : []),
+    ...(io?.weightDevice ?? []).filter((d) => d.weight).map((d) => `${d.major}:${d.minor} ${d.weight}`),
+  ];
+  if (weights.length) v.set("io.bfq.weight", weights.join("\n"));
   // io.max takes one device per write: "MAJ:MIN rbps=N wiops=N ...", one line per device here
   const max = new Map<string, string[]>();
   const throttle = [
@@ -66,9 +71,12 @@ export function applyV2(dir: string, values: Map<string, string>): void {
     let value = val;
     // io.bfq.weight exists only while the BFQ scheduler is loaded; elsewhere the weight goes to
     // io.weight (iocost), converted, as runc does
-    if (k === "io.bfq.weight" && !existsSync(file) && /^\d+$/.test(val)) {
+    if (k === "io.bfq.weight" && !existsSync(file)) {
       file = join(dir, "io.weight");
-      value = String(blkioWeightToIoWeight(Number(val)));
+      // per-device weights are BFQ's: without it they are ignored, as runc ignores them
+      const dflt = val.split("\n").find((line) => /^\d+$/.test(line));
+      if (dflt === undefined) continue;
+      value = String(blkioWeightToIoWeight(Number(dflt)));
     }
     if (!existsSync(file)) throw new Error(`${k}: not supported by this kernel or controller not enabled`);
     // a file with one entry per write (io.max): one write per line
