@@ -455,15 +455,17 @@ export class ContainerService {
   }
 
   private async stopContainer(id: string, timeoutS?: number, signal?: string): Promise<boolean> {
-    const rec = this.store.get(id);
-    this.cancelRestart(rec);
-    if (!rec.State.Running) {
-      rec.ManuallyStopped = true;
-      this.store.update(rec);
-      return false;
-    }
-    rec.ManuallyStopped = true;
-    this.store.update(rec);
+    if (timeoutS !== undefined && !Number.isInteger(timeoutS))
+      throw invalidArgument(`stop: timeout ${timeoutS} is not a whole number of seconds`);
+    // marked under the container's lock, so a start in flight (a restart policy's) cannot undo it
+    const rec = await this.serial(id, async () => {
+      const r = this.store.get(id);
+      this.cancelRestart(r);
+      r.ManuallyStopped = true;
+      this.store.update(r);
+      return r;
+    });
+    if (!rec.State.Running) return false;
     const sig = parseSignal(signal || rec.Config.StopSignal || "SIGTERM");
     const t = timeoutS ?? rec.Config.StopTimeout ?? 10;
     const exited = this.wait(id, "not-running");
@@ -839,6 +841,13 @@ export class ContainerService {
     for (const [shim, list] of shims) for (const entry of list) entries.set(entry.id, { entry, shim });
     for (const rec of this.store.list()) {
       const found = entries.get(rec.Id);
+      if (rec.State.Restarting && !found) {
+        // berthd stopped during the back-off between two runs: carry on with the policy
+        if (rec.Shim) delete rec.Shim;
+        this.store.update(rec);
+        this.scheduleRestart(rec);
+        continue;
+      }
       if (rec.State.Running || rec.State.Restarting) {
         if (!found) {
           await this.serial(rec.Id, () => this.lost(rec.Id, "its shim is gone"));
@@ -891,34 +900,53 @@ export class ContainerService {
   /** A shim connection was lost: its running containers are unsupervised — kill them, report them dead. */
   async shimLost(shim: string): Promise<void> {
     if (this.closing) return;
+    // a dropped connection is not a dead shim: reconnect if it still answers
+    try {
+      const client = await this.o.shims.client(shim);
+      await client.request({ op: "list" });
+      return;
+    } catch {
+      // gone
+    }
     for (const rec of this.store.list())
       if (rec.Shim === shim && rec.State.Running) await this.serial(rec.Id, () => this.lost(rec.Id, "its shim exited"));
   }
 
+  /**
+   * A running container whose shim is gone: whatever is left of it is killed (nothing would
+   * supervise it), and it is reported exited — with the exit the shim recorded in its state file
+   * when there is one, else 137 and an Error saying why. Its restart policy then applies.
+   */
   private async lost(id: string, why: string): Promise<void> {
     const rec = this.store.get(id);
     if (!rec.State.Running && !rec.State.Restarting) return;
+    const saved = rec.Shim ? shimStateFile(rec.Shim, rec.Id) : undefined;
     await this.runtimeDelete(rec);
+    const exited = saved?.status === "stopped" && saved.exitCode !== undefined;
+    const code = exited ? (saved.exitCode as number) : 137;
     rec.State = {
       ...rec.State,
-      Status: "dead",
-      Dead: true,
+      Status: "exited",
+      Dead: false,
       Running: false,
       Paused: false,
       Restarting: false,
       Pid: 0,
-      ExitCode: 137,
-      Error: `supervision lost: ${why}; the container was killed`,
-      FinishedAt: new Date().toISOString(),
+      ExitCode: code,
+      OOMKilled: exited && saved.oomKilled === true,
+      Error: exited ? "" : `supervision lost: ${why}; the container was killed`,
+      FinishedAt: (exited && saved.exitedAt) || new Date().toISOString(),
     };
     delete rec.Shim;
     await this.o.setup?.teardown(rec).catch(() => {});
+    rec.Networks = {};
     const rootfs = join(this.bundleDir(rec.Id), "rootfs");
     if (isMounted(rootfs)) unmountAll(rootfs);
     this.store.update(rec);
-    this.o.events.publish("container", "die", rec.Id, { name: rec.Name.slice(1), exitCode: "137" });
-    this.notify(rec.Id, "next-exit", 137);
-    this.notify(rec.Id, "not-running", 137);
+    this.o.events.publish("container", "die", rec.Id, { name: rec.Name.slice(1), exitCode: String(code) });
+    this.notify(rec.Id, "next-exit", code);
+    this.notify(rec.Id, "not-running", code);
+    if (!this.closing && this.shouldRestart(rec)) this.scheduleRestart(rec);
   }
 
   /** berthd is stopping: containers keep running under their shims. */
@@ -950,6 +978,18 @@ export interface DockerStats {
 export interface WaitResult {
   StatusCode: number;
   Error?: { Message: string };
+}
+
+/** What a shim recorded of a container in `<its state dir>/<id>.json` (readable after the shim died). */
+function shimStateFile(
+  shimSocket: string,
+  id: string,
+): { status?: string; exitCode?: number; exitedAt?: string; oomKilled?: boolean } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(shimSocket.replace(/\.sock$/, ""), `${id}.json`), "utf8"));
+  } catch {
+    return undefined;
+  }
 }
 
 function exitCodeForStartError(msg: string): number {

@@ -5,7 +5,7 @@ import { BerthError, describe, invalidArgument, notFound } from "../errors/index
 import { registerArchiveRoutes } from "./archive-routes.js";
 import type { Daemon } from "./daemon.js";
 import { registerSystemRoutes } from "./system-routes.js";
-import { readLogs } from "./logs.js";
+import { parseLogTime, readLogs } from "./logs.js";
 import { frame, output, relay } from "./streams.js";
 import { containerSummary, inspectContainer } from "./views.js";
 
@@ -39,6 +39,8 @@ export class ApiServer {
   private readonly server: Server;
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler }> = [];
   private readonly hijacks: Array<{ method: string; pattern: RegExp; handler: Hijack }> = [];
+  /** upgraded connections: the HTTP server no longer tracks them */
+  private readonly hijacked = new Set<Duplex>();
 
   constructor(private readonly d: Daemon) {
     this.server = createServer((req, res) => {
@@ -63,10 +65,19 @@ export class ApiServer {
     });
   }
 
+  /**
+   * Stop serving: no new connections, every open one closed — also streams (logs -f, events,
+   * waits, attach and exec connections), which would otherwise hold berthd up forever.
+   */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
+      const done = setTimeout(resolve, 2000);
+      this.server.close(() => {
+        clearTimeout(done);
+        resolve();
+      });
       this.server.closeAllConnections();
+      for (const s of this.hijacked) s.destroy();
     });
   }
 
@@ -207,6 +218,16 @@ export class ApiServer {
       const tty = rec.Config.Tty === true;
       const timestamps = truthy(p.q.get("timestamps"));
       const tailQ = p.q.get("tail");
+      // bad parameters are a 400 before the stream starts, not an empty 200
+      if (tailQ && tailQ !== "all" && !/^\d+$/.test(tailQ))
+        throw invalidArgument(`logs: tail ${JSON.stringify(tailQ)} is not a number or "all"`);
+      for (const k of ["since", "until"]) {
+        try {
+          parseLogTime(p.q.get(k) ?? undefined);
+        } catch (e) {
+          throw invalidArgument(`logs: ${k}: ${(e as Error).message}`);
+        }
+      }
       res.writeHead(200, {
         "Content-Type": tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
       });
@@ -378,6 +399,7 @@ export class ApiServer {
         const hj = this.match(this.hijacks, req);
         if (hj) {
           res.detachSocket(req.socket);
+          this.track(req.socket);
           await hj.r.handler(req, req.socket, Buffer.alloc(0), hj.p);
           return;
         }
@@ -411,7 +433,13 @@ export class ApiServer {
     res.end(text);
   }
 
+  private track(sock: Duplex): void {
+    this.hijacked.add(sock);
+    sock.once("close", () => this.hijacked.delete(sock));
+  }
+
   private async dispatchUpgrade(req: IncomingMessage, sock: Duplex, head: Buffer): Promise<void> {
+    this.track(sock);
     const hit = this.match(this.hijacks, req);
     try {
       if (!hit) throw notFound(`page not found: ${req.method} ${req.url}`);

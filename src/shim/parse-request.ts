@@ -123,7 +123,9 @@ export function seqOf(line: string): number {
     const v: unknown = JSON.parse(line);
     if (isObj(v) && typeof v["seq"] === "number") return v["seq"];
   } catch {
-    // not JSON at all
+    // not JSON at all, or only the tail of a line (berthd writes seq as the last field)
+    const m = /"seq"\s*:\s*(\d+)\s*\}?\s*$/.exec(line);
+    if (m) return Number(m[1]);
   }
   return 0;
 }

@@ -1,7 +1,16 @@
 import { closeSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
-import { BerthError, describe, errnoCode, failedPrecondition, internal, isKind, notFound } from "../errors/index.js";
+import {
+  BerthError,
+  describe,
+  errnoCode,
+  failedPrecondition,
+  internal,
+  invalidArgument,
+  isKind,
+  notFound,
+} from "../errors/index.js";
 import { rfc3339Nano } from "./clock.js";
 import { encodeFrame } from "./frames.js";
 import { JsonFileLog } from "./json-log.js";
@@ -123,7 +132,21 @@ export class Shim {
       ctl.ended = true;
       if (ctl.inflight === 0) conn.end();
     });
-    const onData = (chunk: Buffer) => {
+    // an over-long line is skipped to its end and answered with an error (its seq is the line's
+    // last field, kept from its tail): the connection, and berthd's subscription on it, stay
+    let skipping = false;
+    let tail = "";
+    const onData = (input: Buffer) => {
+      let chunk = input;
+      if (skipping) {
+        const nl = chunk.indexOf(10);
+        tail = (tail + chunk.subarray(0, nl < 0 ? chunk.length : nl).toString("latin1")).slice(-64);
+        if (nl < 0) return;
+        skipping = false;
+        this.respond(ctl, seqOf(tail), invalidArgument(`request line longer than ${MAX_LINE} bytes`));
+        tail = "";
+        chunk = chunk.subarray(nl + 1);
+      }
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10)) {
         const line = buf.subarray(0, nl).toString();
@@ -151,8 +174,9 @@ export class Shim {
         void this.handle(ctl, req);
       }
       if (buf.length > MAX_LINE) {
-        this.respond(ctl, 0, failedPrecondition(`request line longer than ${MAX_LINE} bytes`));
-        conn.destroy();
+        skipping = true;
+        tail = buf.subarray(-64).toString("latin1");
+        buf = Buffer.alloc(0);
       }
     };
     conn.on("data", onData);

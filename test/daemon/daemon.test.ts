@@ -101,6 +101,18 @@ describe("berthd", { skip, concurrency: false }, () => {
     await ok(["rm", "sleeper"]);
   });
 
+  test("run exit codes as docker's: 127 command not found, 125 refused by the daemon", async () => {
+    const nf = await berth(["run", "--rm", "--network", "none", "busybox", "/no/such/command"]);
+    assert.equal(nf.code, 127, nf.stderr);
+    assert.match(nf.stderr, /no\/such\/command/);
+    const bad = await berth(["run", "--rm", "--network", "none", "--cap-add", "NOT_A_CAP", "busybox", "true"]);
+    assert.equal(bad.code, 125, bad.stderr);
+    assert.match(bad.stderr, /NOT_A_CAP/);
+    const stopT = await berth(["stop", "-t", "x", "nosuch"]);
+    assert.notEqual(stopT.code, 0);
+    assert.equal((await ok(["ps", "-aq"])).trim(), "", "--rm removed the container that could not start");
+  });
+
   test("errors: unknown image, unknown container, name conflict, removing a running container", async () => {
     const r = await berth(["run", "--rm", "--pull", "never", "nosuchimage:1", "true"]);
     assert.notEqual(r.code, 0);
@@ -382,13 +394,20 @@ describe("berthd", { skip, concurrency: false }, () => {
   test("kill -9 of a shim: its container is reported dead, not lost", async () => {
     const id = (await ok(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])).trim();
     const pid = (await inspect(id)).State.Pid;
+    const always = (await ok(["run", "-d", "--restart", "always", "--network", "none", "busybox", "sleep", "1000"])).trim();
     for (const p of td.shimPids()) process.kill(p, "SIGKILL");
-    await waitFor("the container reported dead", async () => (await inspect(id)).State.Dead);
+    await waitFor("the container reported dead", async () => (await inspect(id)).State.Status === "exited");
     const s = await inspect(id);
     assert.equal(s.State.Running, false);
-    assert.match(s.State.Error, /shim/);
+    assert.equal(s.State.ExitCode, 137);
+    assert.match(s.State.Error, /supervision lost: its shim exited; the container was killed/);
     await waitFor("its processes killed", () => !alive(pid));
-    await ok(["rm", id]);
+    // a restart policy still applies: the container comes back under a new shim
+    await waitFor("--restart always after the shim's death", async () => {
+      const st = await inspect(always);
+      return st.State.Running && st.RestartCount === 1;
+    });
+    await ok(["rm", "-f", id, always]);
     // and new containers get a new shim
     assert.equal((await ok(["run", "--rm", "--network", "none", "busybox", "echo", "again"])).trim(), "again");
   });

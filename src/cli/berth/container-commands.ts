@@ -380,9 +380,34 @@ export const runCmd: ContainerCmd = async (c, args, io) => {
   const tty = bool(flags, "tty");
   const interactive = bool(flags, "interactive");
   if (tty && interactive && !process.stdin.isTTY && !detach) throw invalidArgument("the input device is not a TTY");
-  const id = await createContainer(c, flags, image, cmd, io);
+  // docker's exit codes for a run that never ran: 125 the daemon refused, 126 not executable, 127 not found
+  const failed = async (e: unknown, id?: string): Promise<number> => {
+    let code = 125;
+    if (id) {
+      try {
+        const st = (await c.call<{ State: { ExitCode: number } }>("GET", `/containers/${id}/json`)).body.State.ExitCode;
+        if (st === 126 || st === 127) code = st;
+      } catch {
+        // removed meanwhile
+      }
+      if (bool(flags, "rm")) await c.call("DELETE", `/containers/${id}?force=1`).catch(() => {});
+    }
+    io.err(`berth: Error response from daemon: ${(e as Error).message}\n`);
+    return code;
+  };
+  let id: string;
+  try {
+    id = await createContainer(c, flags, image, cmd, io);
+  } catch (e) {
+    if (isKind(e, "Unavailable")) throw e;
+    return failed(e);
+  }
   if (detach) {
-    await c.call("POST", `/containers/${id}/start`);
+    try {
+      await c.call("POST", `/containers/${id}/start`);
+    } catch (e) {
+      return failed(e, id);
+    }
     io.out(`${id}\n`);
     return 0;
   }
@@ -403,8 +428,9 @@ export const runCmd: ContainerCmd = async (c, args, io) => {
     await c.call("POST", `/containers/${id}/start`);
   } catch (e) {
     sock.destroy();
-    if (bool(flags, "rm")) await c.call("DELETE", `/containers/${id}?force=1`).catch(() => {});
-    throw e;
+    waitRes.destroy();
+    for (const [sig, h] of proxied) process.off(sig, h);
+    return failed(e, id);
   }
   const stopResize = tty ? resizeOnWinch(c, `/containers/${id}/resize`) : () => {};
   await streaming;

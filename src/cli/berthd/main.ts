@@ -1,7 +1,8 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { ApiServer, Daemon } from "../../daemon/index.js";
-import { describe, invalidArgument } from "../../errors/index.js";
+import { describe, failedPrecondition, invalidArgument } from "../../errors/index.js";
+import { native } from "../../native/index.js";
 import { bool, list, parseFlags, str } from "../args.js";
 
 const USAGE = `Usage:  berthd [OPTIONS]
@@ -96,9 +97,15 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const sockPath = host.slice(7);
   const driver = pick("storage-driver");
   const mirrors = pickList("registry-mirror", "registry-mirrors");
+  // one berthd per exec root: a second would answer for the same shims and handle every exit twice
+  const execRoot = pick("exec-root") ?? "/run/berth";
+  mkdirSync(execRoot, { recursive: true, mode: 0o711 });
+  const lockFd = openSync(join(execRoot, "berthd.lock"), "w", 0o600);
+  if (!native().flock(lockFd, 2 | 4))
+    throw failedPrecondition(`another berthd is running on ${execRoot} (its lock ${join(execRoot, "berthd.lock")} is held)`);
   const d = await Daemon.open({
     dataRoot: pick("data-root") ?? "/var/lib/berth",
-    execRoot: pick("exec-root") ?? "/run/berth",
+    execRoot,
     runtimes,
     ...(pick("default-runtime") ? { defaultRuntime: pick("default-runtime") as string } : {}),
     ...(driver ? { snapshotter: driver === "native" || driver === "vfs" ? "native" : "overlayfs" } : {}),
