@@ -233,11 +233,11 @@ export class ContainerService {
       rec.Networks = prepared.networks;
       writeFileSync(join(bundle, "config.json"), JSON.stringify(prepared.spec));
       const runtime = this.runtime(rec.Runtime);
-      const { socket, client } = await this.o.shims.forNewContainer();
+      let { socket, client } = await this.o.shims.forNewContainer();
       shimSocket = socket;
       const tty = rec.Config.Tty === true;
-      const created = await client.request<{ pid: number }>({
-        op: "create",
+      const create = {
+        op: "create" as const,
         id,
         bundle,
         runtime: {
@@ -250,7 +250,18 @@ export class ContainerService {
         stdin: rec.Config.OpenStdin === true,
         stdinOnce: rec.Config.StdinOnce === true,
         logPath: this.logPath(id),
-      });
+      };
+      let created: { pid: number };
+      try {
+        created = await client.request<{ pid: number }>(create);
+      } catch (e) {
+        // the shim picked was exiting (its linger ran out as this container arrived): once more, elsewhere
+        if (!isKind(e, "Unavailable") && !/shim is shutting down/.test((e as Error).message)) throw e;
+        this.o.shims.retire(socket);
+        ({ socket, client } = await this.o.shims.forNewContainer());
+        shimSocket = socket;
+        created = await client.request<{ pid: number }>(create);
+      }
       undo.push(() => client.request({ op: "delete", id, force: true }).then(() => {}));
       // clients attached before start get every byte: they join the shim's streams before the init runs
       const hooks = this.attachHooks.get(id) ?? [];

@@ -97,6 +97,11 @@ export class ShimManager {
     if (l && l.count > 0) l.count--;
   }
 
+  /** Place no more containers on this shim (it is exiting); its containers are unaffected. */
+  retire(socket: string): void {
+    this.live.delete(socket);
+  }
+
   /** Disconnect from every shim (they keep running). */
   close(): void {
     for (const l of this.live.values()) l.client.close();
