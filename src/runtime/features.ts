@@ -64,6 +64,11 @@ export function features(version: string): Record<string, unknown> {
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: false } },
     },
-    annotations: { "org.opencontainers.runtime-spec.features.berth.version": version },
+    annotations: {
+      "org.opencontainers.runtime-spec.features.berth.version": version,
+      // what happens to a linux.resources field the host cannot enforce (the "say which")
+      "org.opencontainers.runtime-spec.features.berth.cgroups.unenforceable":
+        "error: a field whose controller is not mounted (v1) or not available (v2); ignored, as runc: blockIO.leafWeight on v2, blockIO.weightDevice on v2 without BFQ; rootless without a delegated cgroup: no cgroup is made, and any limit set is an error",
+    },
   };
 }
