@@ -49,7 +49,7 @@ export function features(version: string): Record<string, unknown> {
     linux: {
       namespaces: ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
       capabilities: capNames(),
-      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true },
       seccomp: {
         enabled: true,
         actions: [...SUPPORTED_ACTIONS],

@@ -27,6 +27,19 @@ export const DEFAULT_ALLOWED_DEVICES: DeviceCgroup[] = [
   { allow: true, type: "c", major: 10, minor: 200, access: "rwm" }, // net/tun
 ];
 
+/** rdma.max lines ("mlx5_1 hca_handle=3 hca_object=10000"), one per device, only the limits set (v1 and v2 alike). */
+export function rdmaLines(r: LinuxResources): string[] {
+  const out: string[] = [];
+  for (const [dev, l] of Object.entries(r.rdma ?? {})) {
+    const kv = [
+      ...(l.hcaHandles !== undefined ? [`hca_handle=${l.hcaHandles}`] : []),
+      ...(l.hcaObjects !== undefined ? [`hca_object=${l.hcaObjects}`] : []),
+    ];
+    if (kv.length) out.push(`${dev} ${kv.join(" ")}`);
+  }
+  return out;
+}
+
 export function deviceRule(d: DeviceCgroup): string {
   const num = (n: number | undefined) => (n === undefined || n < 0 ? "*" : String(n));
   const type = d.type ?? "a";
@@ -91,6 +104,7 @@ export function v1Writes(r: LinuxResources, extraDevices: DeviceCgroup[] = []): 
         put("blkio", file, `${d.major}:${d.minor} ${d.rate}`);
   }
   for (const h of r.hugepageLimits ?? []) put("hugetlb", `hugetlb.${h.pageSize}.limit_in_bytes`, h.limit);
+  for (const line of rdmaLines(r)) put("rdma", "rdma.max", line);
   if (r.network?.classID !== undefined) put("net_cls", "net_cls.classid", r.network.classID);
   for (const p of r.network?.priorities ?? []) put("net_prio", "net_prio.ifpriomap", `${p.name} ${p.priority}`);
   if (r.devices) {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { v1Writes } from "../v1/resources-v1.js";
 import { applyV2, blkioWeightToIoWeight, sharesToWeight, v2Values } from "./resources-v2.js";
 
 test("cpu.shares to cpu.weight: runc's integer conversion", () => {
@@ -78,4 +79,16 @@ test("weightDevice: one 'MAJ:MIN W' line per device after the default for BFQ; w
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("rdma: one rdma.max line per device with the limits set, the same on v1", () => {
+  const r = { rdma: { mlx5_1: { hcaHandles: 3, hcaObjects: 10000 }, mlx4_0: { hcaObjects: 7 }, none0: {} } };
+  assert.equal(v2Values(r).get("rdma.max"), "mlx5_1 hca_handle=3 hca_object=10000\nmlx4_0 hca_object=7");
+  assert.deepEqual(
+    v1Writes(r).filter((w) => w.controller === "rdma"),
+    [
+      { controller: "rdma", file: "rdma.max", value: "mlx5_1 hca_handle=3 hca_object=10000" },
+      { controller: "rdma", file: "rdma.max", value: "mlx4_0 hca_object=7" },
+    ],
+  );
 });

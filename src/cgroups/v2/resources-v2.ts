@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { LinuxResources } from "../../oci/index.js";
 import { writeValue } from "../fs-util.js";
+import { rdmaLines } from "../v1/resources-v1.js";
 
 /** cpu.shares (2..262144) to cpu.weight (1..10000), as runc and crun convert it (integer division). */
 export function sharesToWeight(shares: number): number {
@@ -58,6 +59,8 @@ export function v2Values(r: LinuxResources): Map<string, string> {
     }
   if (max.size) v.set("io.max", [...max].map(([dev, kv]) => `${dev} ${kv.join(" ")}`).join("\n"));
   for (const h of r.hugepageLimits ?? []) v.set(`hugetlb.${h.pageSize}.max`, String(h.limit));
+  const rdma = rdmaLines(r);
+  if (rdma.length) v.set("rdma.max", rdma.join("\n"));
   for (const [k, val] of Object.entries(r.unified ?? {})) v.set(k, val);
   return v;
 }
