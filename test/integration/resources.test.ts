@@ -206,11 +206,13 @@ rtest("pause: state says paused and the process uses no CPU; resume: it goes on"
 rtest("a process over the memory limit is OOM-killed and events reports it", async (h) => {
   const { id, pid, bundle } = await h.detached(
     // tail keeps a line in memory until its end: 64 MiB with no newline in a 16 MiB cgroup; its
-    // oom_score_adj makes it the victim, so the kernel never picks the init (runc's stats need it alive)
+    // oom_score_adj makes it the victim, so the kernel never picks the init (runc's stats need it alive).
+    // head gets the same: should a second OOM come while tail's memory is still being reaped, the
+    // victim is head, never the init (seen once in CI)
     [
       "sh",
       "-c",
-      "while [ ! -e /go ]; do sleep 0.05; done; head -c 67108864 /dev/zero | sh -c 'echo 1000 >/proc/self/oom_score_adj; exec tail'; echo survived; exec sleep 1000",
+      "while [ ! -e /go ]; do sleep 0.05; done; sh -c 'echo 1000 >/proc/self/oom_score_adj; exec head -c 67108864 /dev/zero' | sh -c 'echo 1000 >/proc/self/oom_score_adj; exec tail'; echo survived; exec sleep 1000",
     ],
     (s) =>
       limited(s, 16 * MiB, (x) => {
