@@ -110,7 +110,7 @@ static int send_with_fds(int s, const void *data, size_t len, const int *fds, in
   ssize_t n;
   do n = sendmsg(s, &mh, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
-  return n < 0 ? -1 : 0;
+  return n < 0 ? -1 : (int)n;
 }
 
 /* spawn(plan: Buffer) -> [pid, fd] */
@@ -179,27 +179,54 @@ static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* sendFd(socketPath, fd, name): connect to a unix stream socket and pass fd with SCM_RIGHTS */
+/* sendFd(socketPath, fd, payload, what): connect to a unix stream socket, send the payload
+ * with fd attached (SCM_RIGHTS) to its first byte, close; errors name `what` */
 static napi_value js_send_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  get_args(env, info, 3, argv);
+  napi_value argv[4];
+  get_args(env, info, 4, argv);
+  char what[64];
+  size_t wlen;
+  CHECK(napi_get_value_string_utf8(env, argv[3], what, sizeof what, &wlen));
+  char msg[128];
   struct sockaddr_un addr;
-  if (unix_addr(env, argv[0], &addr) < 0) return throw_errno(env, ENAMETOOLONG, "console socket path");
-  size_t len;
+  if (unix_addr(env, argv[0], &addr) < 0) {
+    snprintf(msg, sizeof msg, "%s path", what);
+    return throw_errno(env, ENAMETOOLONG, msg);
+  }
   int fd = arg_i32(env, argv[1]);
-  char name[256];
-  CHECK(napi_get_value_string_utf8(env, argv[2], name, sizeof name, &len));
+  size_t len = 0;
+  CHECK(napi_get_value_string_utf8(env, argv[2], NULL, 0, &len));
+  char *payload = malloc(len + 1);
+  if (!payload) return throw_errno(env, ENOMEM, what);
+  napi_get_value_string_utf8(env, argv[2], payload, len + 1, &len);
   int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) return throw_errno(env, errno, "console socket");
+  if (sock < 0) {
+    free(payload);
+    return throw_errno(env, errno, what);
+  }
   if (connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) {
     int e = errno;
     close(sock);
-    return throw_errno(env, e, "connect to console socket");
+    free(payload);
+    snprintf(msg, sizeof msg, "connect to %s", what);
+    return throw_errno(env, e, msg);
   }
-  int r = send_with_fds(sock, name, len ? len : 1, &fd, 1);
+  /* a stream socket may take a long payload in parts: the fd rides on the first */
+  int r = send_with_fds(sock, payload, len ? len : 1, &fd, 1);
+  size_t sent = r < 0 ? 0 : (size_t)r;
+  while (r >= 0 && sent < len) {
+    ssize_t n = send(sock, payload + sent, len - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) r = -1;
+    else sent += (size_t)n;
+  }
   int e = errno;
   close(sock);
-  if (r < 0) return throw_errno(env, e, "send to console socket");
+  free(payload);
+  if (r < 0) {
+    snprintf(msg, sizeof msg, "send to %s", what);
+    return throw_errno(env, e, msg);
+  }
   return NULL;
 }
 

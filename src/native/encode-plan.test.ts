@@ -128,10 +128,13 @@ test("seccomp filters are copied verbatim at an aligned offset", () => {
   const filter = Uint8Array.from({ length: 16 }, (_, k) => k + 1);
   const buf = encodePlan([
     { op: "chdir", path: "/a" },
-    { op: "seccomp", filter, flags: 2 },
+    { op: "seccomp", filter, flags: 2, listener: false },
+    { op: "seccomp", filter, flags: 8, listener: true },
   ]);
   const s = step(buf, 1);
   assert.deepEqual(s.i, [16n, 2n, 0n]);
+  // a filter with a notify listener: i2 = 1 (send the listener to the parent)
+  assert.deepEqual(step(buf, 2).i, [16n, 8n, 1n]);
   assert.equal(s.s[0] % 8, 0);
   assert.deepEqual(new Uint8Array(buf.subarray(s.s[0], s.s[0] + 16)), filter);
 });

@@ -137,7 +137,7 @@ function raw(s: Step): Raw {
     case "umask":
       return { ...r, op: Op.Umask, i: [n(s.mask), 0n, 0n] };
     case "seccomp":
-      return { ...r, op: Op.Seccomp, i: [n(s.filter.length), n(s.flags), 0n], s: [s.filter, null, null, null] };
+      return { ...r, op: Op.Seccomp, i: [n(s.filter.length), n(s.flags), s.listener ? 1n : 0n], s: [s.filter, null, null, null] };
     case "open-pty":
       return { ...r, op: Op.OpenPty, i: [n(s.rows), n(s.cols), 0n], s: [cstr(s.ptmx), null, null, null] };
     case "setsid":

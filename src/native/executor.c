@@ -461,6 +461,31 @@ static void do_caps(const struct berth_step *s) {
     if (sets[4] & (1ULL << cap)) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
 }
 
+/* Send a message of `type` with `fd` attached (SCM_RIGHTS) and `text`. */
+static int send_fd_msg(uint32_t type, int fd, const char *text) {
+  struct berth_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = type;
+  m.step = current_step;
+  str_append(m.text, m.text + sizeof m.text, text);
+  struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t r;
+  do r = sendmsg(syncfd, &mh, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -1 : 0;
+}
+
 static void do_open_pty(const struct berth_step *s) {
   const char *ptmx = str_at(s->s0);
   int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -476,24 +501,9 @@ static void do_open_pty(const struct berth_step *s) {
   unsigned int ptn = 0;
   ioctl(master, TIOCGPTN, &ptn);
   /* hand the master to the parent (which passes it on to the console socket) */
-  struct berth_msg m;
-  memset(&m, 0, sizeof m);
-  m.type = MSG_PTY;
-  m.step = current_step;
-  int_append(str_append(m.text, m.text + sizeof m.text, "/dev/pts/"), m.text + sizeof m.text, ptn);
-  struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &master, sizeof(int));
-  if (sendmsg(syncfd, &mh, MSG_NOSIGNAL) < 0) fail("send pty master", NULL);
+  char name[32];
+  int_append(str_append(name, name + sizeof name, "/dev/pts/"), name + sizeof name, ptn);
+  if (send_fd_msg(MSG_PTY, master, name) < 0) fail("send pty master", NULL);
   close(master);
   if (wait_go() < 0) fail("wait for parent after pty", NULL);
   if (setsid() < 0 && errno != EPERM) fail("setsid", NULL);
@@ -593,7 +603,14 @@ static void do_seccomp(const struct berth_step *s) {
       .len = (unsigned short)(s->i0 / (int64_t)sizeof(struct sock_filter)),
       .filter = (struct sock_filter *)(plan_base + s->s0),
   };
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned int)s->i1, &prog) < 0) fail("load seccomp filter", NULL);
+  long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned int)s->i1, &prog);
+  if (fd < 0) fail("load seccomp filter", NULL);
+  if (!s->i2) return;
+  /* the filter is in force: from here every call but the hand-over's sendmsg may go to the
+   * agent, which gets the listener from the parent before it answers GO */
+  if (send_fd_msg(MSG_SECCOMP, (int)fd, "") < 0) fail("send seccomp listener", NULL);
+  close((int)fd);
+  if (wait_go() < 0) fail("wait for parent after seccomp listener", NULL);
 }
 
 static void do_write_file(const struct berth_step *s) {

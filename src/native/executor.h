@@ -51,7 +51,7 @@ enum berth_op {
   OP_SETGROUPS = 18,    /* setgroups(i0 count, s0 = count x u32) */
   OP_SETID = 19,        /* setresgid(i1) then setresuid(i0), keeping caps */
   OP_UMASK = 20,
-  OP_SECCOMP = 21,      /* load classic BPF from s0 (i0 = byte length), flags i1 */
+  OP_SECCOMP = 21,      /* load classic BPF from s0 (i0 = byte length), flags i1; i2=1: send the listener fd (MSG_SECCOMP), wait for GO */
   OP_OPEN_PTY = 22,     /* open s0 (ptmx), send master to the parent, make the slave the controlling tty on 0-2; rows i0 cols i1 */
   OP_WAIT_FIFO = 23,    /* reopen slot i0 (O_PATH fifo) write-only through /proc/self/fd, write one byte */
   OP_HOOK = 24,         /* run s0 with argv s1 (i0 entries), env s2 (i1 entries), state on stdin, timeout i2 seconds (0: none) */
@@ -86,6 +86,7 @@ enum berth_msg_type {
   MSG_ERROR = 5,  /* child -> parent: step, errno, message */
   MSG_PTY = 6,    /* child -> parent: SCM_RIGHTS master fd, message = slave name */
   MSG_ABORT = 7,  /* parent -> child: give up */
+  MSG_SECCOMP = 8,/* child -> parent: SCM_RIGHTS seccomp notify listener fd */
 };
 
 struct berth_msg {

@@ -12,7 +12,7 @@ export { encodePlan } from "./encode-plan.js";
 export { describeStep, SyncTag } from "./plan.js";
 export type { Plan, Step } from "./plan.js";
 
-export const Msg = { Pid: 1, Sync: 2, Go: 3, Ready: 4, Error: 5, Pty: 6, Abort: 7 } as const;
+export const Msg = { Pid: 1, Sync: 2, Go: 3, Ready: 4, Error: 5, Pty: 6, Abort: 7, Seccomp: 8 } as const;
 
 export interface ChildMessage {
   type: number;
@@ -29,7 +29,8 @@ export interface Binding {
   spawn(plan: Buffer): [number, number];
   waitpid(pid: number, nohang: boolean): { pid: number; code: number; signal: number } | null;
   mkfifo(path: string, mode: number): void;
-  sendFd(socketPath: string, fd: number, name: string): void;
+  /** connect to a unix stream socket, send `payload` with `fd` attached (SCM_RIGHTS); errors name `what` */
+  sendFd(socketPath: string, fd: number, payload: string, what: string): void;
   setSubreaper(): void;
   setWinsize(fd: number, rows: number, cols: number): void;
   setRaw(fd: number, raw: boolean): void;

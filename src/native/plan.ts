@@ -40,7 +40,7 @@ export type Step =
   | { op: "setgroups"; gids: number[] }
   | { op: "setid"; uid: number; gid: number }
   | { op: "umask"; mask: number }
-  | { op: "seccomp"; filter: Uint8Array; flags: number }
+  | { op: "seccomp"; filter: Uint8Array; flags: number; listener: boolean }
   | { op: "open-pty"; ptmx: string; rows: number; cols: number }
   | { op: "setsid" }
   | { op: "wait-fifo"; slot: number }
@@ -75,7 +75,7 @@ export function describeStep(s: Step): string {
     case "resolve-exec":
       return `${s.op} ${JSON.stringify(s.args)}`;
     case "seccomp":
-      return `seccomp (${s.filter.length / 8} instructions)`;
+      return `seccomp (${s.filter.length / 8} instructions${s.listener ? ", with a notify listener" : ""})`;
     default: {
       const { op, ...rest } = s;
       const args = Object.entries(rest)

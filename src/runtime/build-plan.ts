@@ -152,7 +152,9 @@ function stageOne(
  * `beforeExec` goes right before the exec step: a seccomp filter under no_new_privs loads
  * there, as late as it can (runc does the same), so the profile need not allow the
  * runtime's own setup calls; without no_new_privs loading it needs CAP_SYS_ADMIN, so it
- * loads before the ids and capabilities change, as runc does.
+ * loads before the ids and capabilities change, as runc does. A filter with a notify
+ * listener must hand the listener to the parent while the sync socket is open: under
+ * no_new_privs it loads at the end of `after` (the last setup step before "ready").
  */
 export function processSteps(
   proc: Process,
@@ -205,9 +207,13 @@ export function processSteps(
   }
   const after: Step[] = [];
   const beforeExec: Step[] = [];
+  let notifyLate: Step | undefined;
   if (opts.seccomp) {
-    const { filter, flags } = compileSeccomp(opts.seccomp, host.arch ?? process.arch);
-    (proc.noNewPrivileges ? beforeExec : after).push({ op: "seccomp", filter, flags });
+    const { filter, flags, listener } = compileSeccomp(opts.seccomp, host.arch ?? process.arch);
+    // a listener goes to the parent over the sync socket, which closes at "ready": under
+    // no_new_privs such a filter loads at the end of setup instead (see the push below)
+    if (listener && proc.noNewPrivileges) notifyLate = { op: "seccomp", filter, flags, listener };
+    else (proc.noNewPrivileges ? beforeExec : after).push({ op: "seccomp", filter, flags, listener });
   }
   if (!host.setgroupsDenied) after.push({ op: "setgroups", gids: proc.user.additionalGids ?? [] });
   // the groups are then those the user namespace was entered with; asked-for ones are an
@@ -228,6 +234,7 @@ export function processSteps(
   if (proc.noNewPrivileges) after.push({ op: "prctl", option: PR_SET_NO_NEW_PRIVS, arg2: 1, arg3: 0, name: "no_new_privs" });
   after.push({ op: "umask", mask: proc.user.umask ?? 0o022 });
   after.push({ op: "resolve-exec", args: proc.args ?? [], env: proc.env ?? [] });
+  if (notifyLate) after.push(notifyLate);
   return { before, after, beforeExec };
 }
 

@@ -10,6 +10,7 @@ import { validateSpec } from "../oci/index.js";
 import { buildCreatePlan } from "./build-plan.js";
 import type { ContainerState } from "./container-state.js";
 import { checkId, containerDir, fifoPath, hookState, processStart, saveState } from "./container-state.js";
+import { sendSeccompListener } from "./seccomp-agent.js";
 import type { RuntimeContext } from "./context.js";
 import { hostFacts } from "./context.js";
 import { unmountUnder } from "./delete.js";
@@ -156,9 +157,12 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
         runHooks(spec.hooks?.prestart, "prestart", hookState(ctx.root, state, "created"));
         runHooks(spec.hooks?.createRuntime, "createRuntime", hookState(ctx.root, state, "creating"));
       },
+      seccompListener(fd, pid) {
+        sendSeccompListener(spec.linux?.seccomp, fd, pid, hookState(ctx.root, state, "creating"));
+      },
       pty(fd, name) {
         if (o.onPty) return o.onPty(fd);
-        native().sendFd(o.consoleSocket ?? "", fd, name);
+        native().sendFd(o.consoleSocket ?? "", fd, name, "console socket");
       },
       ...(ctx.debug ? { debug: (m: string) => ctx.log("debug", m) } : {}),
     });

@@ -4,7 +4,8 @@ import { native } from "../native/index.js";
 import type { NamespaceType, Process } from "../oci/index.js";
 import { validateProcess } from "../oci/index.js";
 import { NS_FILES, buildExecPlan } from "./build-plan.js";
-import { canExec, cgroupOf, hasCgroup, loadState, requireStatus, statusOf } from "./container-state.js";
+import { canExec, cgroupOf, hasCgroup, hookState, loadState, requireStatus, statusOf } from "./container-state.js";
+import { sendSeccompListener } from "./seccomp-agent.js";
 import type { RuntimeContext } from "./context.js";
 import { NeedsLocalProcess, hostFacts } from "./context.js";
 import { launch } from "./launch.js";
@@ -114,8 +115,11 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<{ pid: 
       if (hasCgroup(s)) cg.apply(pid);
       return "";
     },
+    seccompListener(fd, pid) {
+      sendSeccompListener(s.config.linux?.seccomp, fd, pid, hookState(ctx.root, s, "running"));
+    },
     pty(fd, name) {
-      if (o.consoleSocket) native().sendFd(o.consoleSocket, fd, name);
+      if (o.consoleSocket) native().sendFd(o.consoleSocket, fd, name, "console socket");
       else pty = fd;
     },
     ...(ctx.debug ? { debug: (m: string) => ctx.log("debug", m) } : {}),

@@ -1,3 +1,4 @@
+import { release } from "node:os";
 import { OCI_VERSION } from "../oci/index.js";
 import { ARCHES, SUPPORTED_ACTIONS, SUPPORTED_FLAGS, SUPPORTED_OPERATORS } from "../seccomp/index.js";
 import { capNames } from "./capabilities.js";
@@ -56,8 +57,8 @@ export function features(version: string): Record<string, unknown> {
         operators: [...SUPPORTED_OPERATORS],
         archs: Object.keys(ARCHES).sort(),
         knownFlags: [...SUPPORTED_FLAGS],
-        // WAIT_KILLABLE_RECV only matters to a notify listener, which berth does not create yet
-        supportedFlags: SUPPORTED_FLAGS.filter((f) => f !== "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+        // the flags this kernel takes (WAIT_KILLABLE_RECV, for notify listeners, came in 5.19)
+        supportedFlags: SUPPORTED_FLAGS.filter((f) => f !== "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" || kernelAtLeast(5, 19)),
       },
       apparmor: { enabled: false },
       selinux: { enabled: false },
@@ -71,4 +72,12 @@ export function features(version: string): Record<string, unknown> {
         "error: a field whose controller is not mounted (v1) or not available (v2); ignored, as runc: blockIO.leafWeight on v2, blockIO.weightDevice on v2 without BFQ; rootless without a delegated cgroup: no cgroup is made, and any limit set is an error",
     },
   };
+}
+
+/** Whether the running kernel's release is at least major.minor. */
+function kernelAtLeast(major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  if (!m) return false;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
 }

@@ -8,6 +8,8 @@ export interface LaunchHandlers {
   init(pid: number): string;
   /** before pivot_root: prestart and createRuntime hooks */
   createRuntime?(pid: number): void;
+  /** the process loaded a seccomp filter with a notify listener: hand `fd` to the agent (closed after) */
+  seccompListener?(fd: number, pid: number): void;
   /** the pty master: send it to the console socket, or keep it (run's own terminal) */
   pty?(fd: number, name: string): void;
   debug?(msg: string): void;
@@ -61,6 +63,15 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
             h.pty?.(m.fd, m.text);
           } finally {
             if (!h.pty) closeSync(m.fd);
+          }
+          sendMessage(fd, Msg.Go);
+          break;
+        case Msg.Seccomp:
+          try {
+            if (!h.seccompListener) throw internal("the container process sent a seccomp listener nobody asked for");
+            h.seccompListener(m.fd, pid);
+          } finally {
+            closeSync(m.fd);
           }
           sendMessage(fd, Msg.Go);
           break;

@@ -1,4 +1,4 @@
-import { invalidArgument, notImplemented } from "../errors/index.js";
+import { invalidArgument } from "../errors/index.js";
 
 /** SECCOMP_RET_* (linux/seccomp.h); the low 16 bits carry data for ERRNO and TRACE. */
 export const SECCOMP_RET = {
@@ -24,6 +24,7 @@ const ACTIONS: Record<string, { ret: number; data: boolean }> = {
   SCMP_ACT_TRACE: { ret: SECCOMP_RET.TRACE, data: true },
   SCMP_ACT_ALLOW: { ret: SECCOMP_RET.ALLOW, data: false },
   SCMP_ACT_LOG: { ret: SECCOMP_RET.LOG, data: false },
+  SCMP_ACT_NOTIFY: { ret: SECCOMP_RET.USER_NOTIF, data: false },
 };
 
 /** Action names for `features`. */
@@ -34,10 +35,6 @@ export const SUPPORTED_ACTIONS: readonly string[] = Object.keys(ACTIONS).sort();
  * absent, as runc does); other actions may not have one: the spec says the runtime fails.
  */
 export function actionValue(action: string, errnoRet: number | undefined, field: string): number {
-  if (action === "SCMP_ACT_NOTIFY")
-    throw notImplemented(
-      `${field}: SCMP_ACT_NOTIFY is not supported yet: it needs a seccomp listener fd sent to listenerPath, which berth-runtime does not do`,
-    );
   const a = ACTIONS[action];
   if (!a) throw invalidArgument(`${field}: unknown seccomp action "${action}"`);
   if (!a.data) {

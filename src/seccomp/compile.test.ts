@@ -282,12 +282,45 @@ test("unknown syscall names are skipped; unknown actions, ops, arches and flags 
     defaultAction: "SCMP_ACT_ALLOW",
     syscalls: [{ names: ["read"], action: "SCMP_ACT_KILL", args: [{ index: 0, value: 0, op: "SCMP_CMP_XX" }] }],
   });
-  bad({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["read"], action: "SCMP_ACT_NOTIFY" }] }, "NotImplemented");
-  assert.throws(() => compileSeccomp({ defaultAction: "SCMP_ACT_NOTIFY" }, "x64"), /listenerPath/);
+  // SCMP_ACT_NOTIFY needs an agent's socket, never as the default, never on the hand-over call
+  bad({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["read"], action: "SCMP_ACT_NOTIFY" }] });
+  bad({ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "", syscalls: [{ names: ["read"], action: "SCMP_ACT_NOTIFY" }] });
+  bad({ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "@abstract", syscalls: [{ names: ["read"], action: "SCMP_ACT_NOTIFY" }] });
+  bad({ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "rel.sock", syscalls: [{ names: ["read"], action: "SCMP_ACT_NOTIFY" }] });
+  bad({ defaultAction: "SCMP_ACT_NOTIFY", listenerPath: "/run/agent.sock" });
+  bad({
+    defaultAction: "SCMP_ACT_ALLOW",
+    listenerPath: "/run/agent.sock",
+    syscalls: [{ names: ["mkdir", "sendmsg"], action: "SCMP_ACT_NOTIFY" }],
+  });
+  bad({
+    defaultAction: "SCMP_ACT_ALLOW",
+    listenerPath: "/run/agent.sock",
+    syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_NOTIFY", errnoRet: 1 }],
+  });
   assert.throws(
     () => compileSeccomp({ defaultAction: "SCMP_ACT_ALLOW" }, "s390x"),
     (e) => isKind(e, "NotImplemented"),
   );
+});
+
+test("SCMP_ACT_NOTIFY: SECCOMP_RET_USER_NOTIF, loaded with NEW_LISTENER (and WAIT_KILLABLE_RECV kept)", () => {
+  const profile: Seccomp = {
+    defaultAction: "SCMP_ACT_ALLOW",
+    listenerPath: "/run/agent.sock",
+    flags: ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+    syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_NOTIFY" }],
+  };
+  const c = compileSeccomp(profile, "x64");
+  assert.equal(c.listener, true);
+  assert.equal(c.flags, 8 | 32);
+  const x64 = (nr: number) => runFilter(c.filter, { nr, arch: AUDIT_ARCH.X86_64 });
+  assert.equal(x64(83), SECCOMP_RET.USER_NOTIF); // mkdir
+  assert.equal(x64(84), SECCOMP_RET.ALLOW); // rmdir
+  // without a notify rule a listenerPath is ignored (as runc does): no listener, no flag
+  const plain = compileSeccomp({ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/run/agent.sock" }, "x64");
+  assert.equal(plain.listener, false);
+  assert.equal(plain.flags, 0);
 });
 
 test("flags map to SECCOMP_FILTER_FLAG_* bits; WAIT_KILLABLE_RECV is dropped without a listener", () => {

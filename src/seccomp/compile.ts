@@ -10,7 +10,22 @@ export interface CompiledSeccomp {
   filter: Uint8Array;
   /** SECCOMP_FILTER_FLAG_* */
   flags: number;
+  /**
+   * the profile has SCMP_ACT_NOTIFY rules: the filter is loaded with NEW_LISTENER and the
+   * listener fd goes to the agent at `linux.seccomp.listenerPath`
+   */
+  listener: boolean;
 }
+
+/** SECCOMP_FILTER_FLAG_NEW_LISTENER: seccomp() returns the notify fd of the filter. */
+const NEW_LISTENER = 8;
+
+/**
+ * The calls the executor makes between loading a filter and handing its listener over:
+ * a notify rule on one of them would wait for an agent that cannot have the fd yet.
+ * (runc refuses `write`, its channel; berth's is a sendmsg on the sync socket.)
+ */
+const HANDOVER_SYSCALLS = ["sendmsg"];
 
 const WAIT_KILLABLE_RECV = 32;
 const FLAGS: Record<string, number> = {
@@ -87,12 +102,24 @@ const compiled = new Map<string, CompiledSeccomp>();
 
 function compileUncached(seccomp: Seccomp, hostArch: string): CompiledSeccomp {
   const defaultAction = actionValue(seccomp.defaultAction, seccomp.defaultErrnoRet, "linux.seccomp.defaultAction");
-  const flags = compileFlags(seccomp.flags ?? []);
+  if (defaultAction === SECCOMP_RET.USER_NOTIF)
+    throw invalidArgument(
+      "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action: the runtime's own calls after the filter loads would wait for an agent that does not have the listener yet",
+    );
+  let listener = false;
   const arches = filterArches(seccomp.architectures ?? [], hostArch);
   const entries = (seccomp.syscalls ?? []).map((s, i) => {
     const field = `linux.seccomp.syscalls[${i}]`;
     if (!Array.isArray(s.names) || s.names.length === 0) throw invalidArgument(`${field}.names: needs at least one syscall name`);
     const action = actionValue(s.action, s.errnoRet, field);
+    if (action === SECCOMP_RET.USER_NOTIF) {
+      listener = true;
+      const handover = s.names.find((n) => HANDOVER_SYSCALLS.includes(n));
+      if (handover)
+        throw invalidArgument(
+          `${field}: SCMP_ACT_NOTIFY cannot be used for ${handover}: the runtime hands the listener to the agent with it`,
+        );
+    }
     return {
       names: s.names,
       rules: expandRules(
@@ -135,10 +162,19 @@ function compileUncached(seccomp: Seccomp, hostArch: string): CompiledSeccomp {
   }
   if (p.length > BPF_MAXINSNS)
     throw invalidArgument(`linux.seccomp: the profile compiles to ${p.length} instructions, over the kernel's ${BPF_MAXINSNS}`);
-  return { filter: p.assemble(), flags };
+  if (listener) checkListenerPath(seccomp.listenerPath);
+  return { filter: p.assemble(), flags: compileFlags(seccomp.flags ?? [], listener), listener };
 }
 
-function compileFlags(names: string[]): number {
+/** The agent's socket: a path in the filesystem (an abstract name is refused, as runc does). */
+function checkListenerPath(path: string | undefined): void {
+  const field = "linux.seccomp.listenerPath";
+  if (!path) throw invalidArgument(`${field}: SCMP_ACT_NOTIFY needs the unix socket of a seccomp agent, and none is set`);
+  if (!path.startsWith("/"))
+    throw invalidArgument(`${field}: "${path}" must be an absolute path of a unix socket (abstract sockets are not accepted)`);
+}
+
+function compileFlags(names: string[], listener: boolean): number {
   let flags = 0;
   for (const [i, name] of names.entries()) {
     const f = FLAGS[name];
@@ -146,8 +182,8 @@ function compileFlags(names: string[]): number {
     flags |= f;
   }
   // WAIT_KILLABLE_RECV only changes how a notify listener waits, and the kernel refuses it
-  // without SECCOMP_FILTER_FLAG_NEW_LISTENER; berth creates no listener (no SCMP_ACT_NOTIFY)
-  return flags & ~WAIT_KILLABLE_RECV;
+  // without SECCOMP_FILTER_FLAG_NEW_LISTENER: without a notify rule it has no meaning
+  return listener ? flags | NEW_LISTENER : flags & ~WAIT_KILLABLE_RECV;
 }
 
 /** The native ABI first, then the listed ones berth has tables for, each once. */
