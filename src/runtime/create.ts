@@ -74,6 +74,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
   // cgroup v2 enforces device rules with an eBPF program: the cgroups policy loads it through the binding
   setDeviceFilterSyscalls(native());
   mkdirSync(ctx.root, { recursive: true, mode: 0o700 });
+  if (rootless) keepFromCleanup(ctx.root);
   const dir = containerDir(ctx.root, id);
   try {
     mkdirSync(dir, { mode: 0o711 });
@@ -187,4 +188,14 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
 
 function isSelfMapping(ms: IdMapping[] | undefined, id: number): boolean {
   return ms?.length === 1 && ms[0]?.size === 1 && ms[0].hostID === id;
+}
+
+/**
+ * An unprivileged caller's state root usually lies in $XDG_RUNTIME_DIR, where systemd removes
+ * what has not been touched for a while unless it has the sticky bit (tmpfiles.d(5)): a
+ * long-running container would lose its state. Set it, as runc does, on a root we own.
+ */
+function keepFromCleanup(root: string): void {
+  const st = statSync(root);
+  if (st.uid === process.geteuid?.() && !(st.mode & 0o1000)) chmodSync(root, (st.mode & 0o7777) | 0o1000);
 }

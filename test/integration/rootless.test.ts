@@ -90,8 +90,12 @@ interface Result {
   stderr: string;
 }
 
-/** The runtime as the unprivileged user, with no --root: the default state root must be its own. */
-function as(args: string[], o: { cwd?: string } = {}): Result {
+/**
+ * The runtime as the unprivileged user, with no --root: the default state root must be its own.
+ * `cgroups`: cgroup.procs files the caller is moved into first (as root), as a delegated user
+ * session runs inside its delegated subtree.
+ */
+function as(args: string[], o: { cwd?: string; cgroups?: string[] } = {}): Result {
   const k = ++n;
   const out = join(dir, `rt${k}.out`);
   const err = join(dir, `rt${k}.err`);
@@ -102,11 +106,15 @@ function as(args: string[], o: { cwd?: string } = {}): Result {
     // in warm mode the root-owned server's socket is refused to the user: the client runs cold
     const warm = process.env["BERTH_RUNTIME_WARM_SOCKET"];
     if (warm) env.push(`BERTH_RUNTIME_WARM_SOCKET=${warm}`);
-    const r = spawnSync(
-      "setpriv",
-      [`--reuid=${USER}`, `--regid=${USER}`, "--init-groups", "env", "-i", ...env, RUNTIME, ...args],
-      { stdio: ["ignore", ofd, efd], timeout: 30_000, killSignal: "SIGKILL", cwd: o.cwd ?? dir },
-    );
+    const user = ["setpriv", `--reuid=${USER}`, `--regid=${USER}`, "--init-groups", "env", "-i", ...env, RUNTIME, ...args];
+    const enter = 'for f in $1; do echo $$ > "$f" || exit 125; done; shift; exec "$@"';
+    const [cmd, ...argv] = o.cgroups ? ["sh", "-c", enter, "sh", o.cgroups.join(" "), ...user] : user;
+    const r = spawnSync(cmd ?? "setpriv", argv, {
+      stdio: ["ignore", ofd, efd],
+      timeout: 30_000,
+      killSignal: "SIGKILL",
+      cwd: o.cwd ?? dir,
+    });
     if (r.error) throw r.error;
     return { code: r.status, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") };
   } finally {
@@ -208,6 +216,8 @@ rtest("create, start, state, exec, ps, kill and delete as the user, state under 
   const id = newId("life");
   ok(["create", "--bundle", b, id]);
   assert.ok(existsSync(join(stateRoot(), id)), `state in ${stateRoot()}`);
+  // sticky, so that systemd's clean-up of $XDG_RUNTIME_DIR leaves it (tmpfiles.d(5)), as runc does
+  assert.equal(statSync(stateRoot()).mode & 0o1000, 0o1000, "the state root has the sticky bit");
   let st = state(id);
   assert.equal(st["status"], "created");
   const pid = Number(st["pid"]);
@@ -315,4 +325,72 @@ rtest("cgroups: not delegated, the container runs without one; a limit it cannot
   const r2 = as(["run", "--bundle", limited, newId("limit")]);
   assert.notEqual(r2.code, 0, "a pids limit without a cgroup must fail");
   assert.match(r2.stderr, /pids.*could not join or create (its )?cgroup/);
+});
+
+/** Every mounted cgroup hierarchy (v1 controllers, named ones, cgroup2): [mount point, fstype]. */
+function hierarchies(): [string, string][] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .flatMap((l) => {
+      const [pre, post] = l.split(" - ");
+      const fstype = post?.split(" ")[0];
+      const mnt = pre?.split(" ")[4];
+      return mnt && (fstype === "cgroup" || fstype === "cgroup2") ? [[mnt, fstype] as [string, string]] : [];
+    });
+}
+
+rtest("cgroups: delegated to the user, the container gets its cgroupsPath there with its limits", async (t) => {
+  // a subtree of every hierarchy made over to the user, the caller already inside it (in a leaf,
+  // as cgroup v2 wants), as systemd's Delegate= does for a user session
+  const name = `berth-rl-${process.pid}`;
+  const made: string[] = [];
+  const callerProcs: string[] = [];
+  t.after(() => {
+    for (const d of made.reverse()) spawnSync("rmdir", [d]);
+  });
+  for (const [mnt, fstype] of hierarchies()) {
+    const top = join(mnt, name);
+    const caller = join(top, "caller");
+    mkdirSync(top);
+    made.push(top);
+    if (fstype === "cgroup2") {
+      // the controllers the limits need, for the subtree (before any process is in it)
+      const available = readFileSync(join(mnt, "cgroup.subtree_control"), "utf8").split(/\s+/);
+      for (const c of ["pids", "memory"])
+        if (available.includes(c)) execFileSync("sh", ["-c", `echo +${c} > ${join(top, "cgroup.subtree_control")}`]);
+    }
+    if (existsSync(join(mnt, "cpuset.cpus")))
+      for (const f of ["cpuset.cpus", "cpuset.mems"]) execFileSync("sh", ["-c", `cat ${join(mnt, f)} > ${join(top, f)}`]);
+    mkdirSync(caller);
+    made.push(caller);
+    if (existsSync(join(mnt, "cpuset.cpus")))
+      for (const f of ["cpuset.cpus", "cpuset.mems"]) execFileSync("sh", ["-c", `cat ${join(top, f)} > ${join(caller, f)}`]);
+    execFileSync("chown", ["-R", `${uid}:${gid}`, top]);
+    callerProcs.push(join(caller, "cgroup.procs"));
+    made.push(join(top, "c1"));
+  }
+  // the hierarchy with the pids controller: its non-root cgroups have pids.max
+  const pidsDir = hierarchies().find(([mnt]) => existsSync(join(mnt, name, "caller", "pids.max")))?.[0];
+  const b = bundle(["sleep", "1000"], (s) => {
+    if (s.linux) {
+      s.linux.cgroupsPath = `/${name}/c1`;
+      s.linux.resources = { pids: { limit: 50 } };
+    }
+  });
+  const id = newId("deleg");
+  const r = as(["create", "--bundle", b, id], { cgroups: callerProcs });
+  assert.equal(r.code, 0, r.stderr);
+  const pid = Number(state(id)["pid"]);
+  // the limit is in place and the init is in the container's cgroup, in every hierarchy
+  const c1 = (mnt: string) => join(mnt, name, "c1");
+  assert.ok(pidsDir, "a hierarchy with the pids controller");
+  assert.equal(readFileSync(join(c1(pidsDir), "pids.max"), "utf8").trim(), "50");
+  for (const [mnt] of hierarchies()) {
+    const procs = readFileSync(join(c1(mnt), "cgroup.procs"), "utf8")
+      .split("\n")
+      .map(Number);
+    assert.ok(procs.includes(pid), `init ${pid} in ${c1(mnt)}: ${procs}`);
+  }
+  ok(["delete", "--force", id]);
+  for (const [mnt] of hierarchies()) assert.ok(!existsSync(c1(mnt)), `delete removed ${c1(mnt)}`);
 });
