@@ -13,8 +13,13 @@ import { ContainerStore, type ContainerRecord } from "./container-store.js";
 import type { ContainerConfig, ContainerState, HostConfig } from "./container-types.js";
 import type { EventBus } from "./events.js";
 import type { ImageService } from "./image-service.js";
+import { normalizeLogConfig, shimLogRequest } from "./log-config.js";
 import type { ShimManager } from "./shim-manager.js";
 import type { ContainerSetup } from "./container-setup.js";
+import { AttachWaiters } from "./attach-waiters.js";
+import { type ExecConfig, type ExecRecord, ExecRecords } from "./exec-records.js";
+
+export type { ExecConfig, ExecRecord } from "./exec-records.js";
 
 /** An OCI runtime berthd can hand bundles to (dockerd's `--add-runtime name=path`). */
 export interface RuntimeInfo {
@@ -53,29 +58,6 @@ export interface ListFilters {
 
 export type WaitCondition = "not-running" | "next-exit" | "removed";
 
-interface ExecRecord {
-  id: string;
-  containerId: string;
-  config: ExecConfig;
-  running: boolean;
-  exitCode?: number;
-  pid: number;
-  shim?: string;
-}
-
-export interface ExecConfig {
-  Cmd: string[];
-  Env?: string[];
-  User?: string;
-  WorkingDir?: string;
-  Tty?: boolean;
-  AttachStdin?: boolean;
-  AttachStdout?: boolean;
-  AttachStderr?: boolean;
-  Privileged?: boolean;
-  DetachKeys?: string;
-}
-
 const emptyState = (): ContainerState => ({
   Status: "created",
   Running: false,
@@ -99,8 +81,10 @@ export class ContainerService {
   readonly store: ContainerStore;
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly waiters = new Map<string, Array<{ condition: WaitCondition; resolve: (r: WaitResult) => void }>>();
-  private readonly attachHooks = new Map<string, Array<(shim: string) => Promise<void>>>();
-  private readonly execs = new Map<string, ExecRecord>();
+  private readonly attachWaiters = new AttachWaiters();
+  private readonly execs = new ExecRecords();
+  /** containers in the middle of `restart`: their stop is not the end AutoRemove waits for */
+  private readonly restarting = new Set<string>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private closing = false;
 
@@ -164,7 +148,7 @@ export class ContainerService {
       Image: req.config.Image,
       ImageID: image.config.digest,
       Config: { ...req.config, Hostname: req.config.Hostname || id.slice(0, 12) },
-      HostConfig: { NetworkMode: "bridge", ...hostConfig, Runtime: runtime },
+      HostConfig: { NetworkMode: "bridge", ...hostConfig, LogConfig: normalizeLogConfig(hostConfig.LogConfig), Runtime: runtime },
       State: emptyState(),
       RestartCount: 0,
       Runtime: runtime,
@@ -231,6 +215,7 @@ export class ContainerService {
       });
       undo.push(() => prepared.release());
       rec.Networks = prepared.networks;
+      rec.NetworkPorts = prepared.ports;
       writeFileSync(join(bundle, "config.json"), JSON.stringify(prepared.spec));
       const runtime = this.runtime(rec.Runtime);
       let { socket, client } = await this.o.shims.forNewContainer();
@@ -249,7 +234,7 @@ export class ContainerService {
         terminal: tty,
         stdin: rec.Config.OpenStdin === true,
         stdinOnce: rec.Config.StdinOnce === true,
-        logPath: this.logPath(id),
+        ...shimLogRequest(rec.HostConfig.LogConfig, this.logPath(id)),
       };
       let created: { pid: number };
       try {
@@ -264,9 +249,15 @@ export class ContainerService {
       }
       undo.push(() => client.request({ op: "delete", id, force: true }).then(() => {}));
       // clients attached before start get every byte: they join the shim's streams before the init runs
-      const hooks = this.attachHooks.get(id) ?? [];
-      this.attachHooks.delete(id);
-      await Promise.all(hooks.map((h) => h(socket).catch((e) => this.o.log(`attach ${id.slice(0, 12)}: ${describe(e)}`))));
+      const waiters = this.attachWaiters.take(id);
+      await Promise.all(
+        waiters.map((w) =>
+          w.open(socket).catch((e) => {
+            this.o.log(`attach ${id.slice(0, 12)}: ${describe(e)}`);
+            w.fail(e instanceof Error ? e : new Error(String(e)));
+          }),
+        ),
+      );
       await client.request({ op: "start", id });
       rec.Shim = socket;
       rec.HasBeenStarted = true;
@@ -284,6 +275,8 @@ export class ContainerService {
       for (const u of undo.reverse()) await Promise.resolve(u()).catch(() => {});
       if (shimSocket) this.o.shims.released(shimSocket);
       const msg = describe(e);
+      // clients attached before this start wait no more: the start's error ends their wait
+      this.attachWaiters.failAll(id, e instanceof Error ? e : new Error(msg));
       const fresh = this.store.get(id);
       fresh.State = {
         ...fresh.State,
@@ -304,10 +297,9 @@ export class ContainerService {
   handleShimEvent(e: ShimEvent, shim: string): void {
     if (e.type === "exit") {
       if (e.execId) {
-        const x = this.execs.get(e.execId);
+        const x = this.execs.find(e.execId);
         if (x) {
-          x.running = false;
-          x.exitCode = e.exitCode;
+          this.execs.finished(x, e.exitCode);
           this.o.events.publish("container", `exec_die`, x.containerId, { execID: x.id, exitCode: String(e.exitCode) });
         }
         return;
@@ -354,7 +346,8 @@ export class ContainerService {
     this.notify(rec.Id, "not-running", e.exitCode);
     if (this.closing) return;
     if (this.shouldRestart(rec)) this.scheduleRestart(rec);
-    else if (rec.HostConfig.AutoRemove) {
+    else if (rec.HostConfig.AutoRemove && !this.restarting.has(rec.Id)) {
+      // (a `restart` suspends AutoRemove: its stop is not the container's end, as in docker)
       // the lock is held: remove after it is released
       setImmediate(() => {
         this.remove(rec.Id, { force: true }).catch((err) => this.o.log(`auto-remove ${rec.Id.slice(0, 12)}: ${describe(err)}`));
@@ -378,6 +371,9 @@ export class ContainerService {
       await this.runtimeDelete(rec);
     }
     delete rec.Shim;
+    delete rec.NetworkPorts;
+    // docker forgets a container's exec instances when it stops
+    this.execs.forgetContainer(rec.Id);
     if (Object.keys(rec.Networks).length || existsSync(join(this.o.execRoot, "netns", rec.Id))) {
       await this.o.setup?.teardown(rec).catch((err) => this.o.log(`network teardown ${rec.Id.slice(0, 12)}: ${describe(err)}`));
       rec.Networks = {};
@@ -505,11 +501,26 @@ export class ContainerService {
     this.o.events.publish("container", "kill", rec.Id, { name: rec.Name.slice(1), signal: String(sig) });
   }
 
+  /**
+   * Stop then start. AutoRemove is suspended meanwhile (docker's containerRestart): the stop is
+   * not the container's end, so `--rm` does not remove it mid-restart.
+   */
   async restart(ref: string, timeoutS?: number): Promise<void> {
-    const id = this.store.get(ref).Id;
-    await this.stopContainer(id, timeoutS);
-    await this.serial(id, () => this.startLocked(id));
-    this.o.events.publish("container", "restart", id);
+    const rec = this.store.get(ref);
+    const id = rec.Id;
+    this.restarting.add(id);
+    try {
+      await this.stopContainer(id, timeoutS);
+      await this.serial(id, () => this.startLocked(id));
+    } catch (e) {
+      // a `--rm` container that cannot run again is removed, as a failed start of one is in docker
+      if (this.store.get(id).HostConfig.AutoRemove && !this.store.get(id).State.Running)
+        await this.remove(id, { force: true }).catch((err) => this.o.log(`auto-remove ${id.slice(0, 12)}: ${describe(err)}`));
+      throw e;
+    } finally {
+      this.restarting.delete(id);
+    }
+    this.o.events.publish("container", "restart", id, { image: rec.Image, name: rec.Name.slice(1) });
   }
 
   private async signal(rec: ContainerRecord, sig: number, all = false): Promise<void> {
@@ -675,14 +686,29 @@ export class ContainerService {
           );
         now.ManuallyStopped = true;
         this.store.update(now);
+        const attrs = { image: now.Image, name: now.Name.slice(1) };
         await this.signal(now, 9, true).catch(() => {});
-        // the exit event is handled under this container's lock, which this holds: ask the shim
-        const gone = this.shimCall(now, { op: "wait", id: now.Id }).then(
-          () => true,
-          () => true,
+        this.o.events.publish("container", "kill", now.Id, { ...attrs, signal: "9" });
+        // the exit event is handled under this container's lock, which this holds: ask the shim,
+        // and report the exit here (docker's rm -f: kill, die, destroy)
+        const gone = this.shimCall<{ exitCode?: number; exitedAt?: string }>(now, { op: "wait", id: now.Id }).then(
+          (r) => r ?? {},
+          () => ({}) as { exitCode?: number; exitedAt?: string },
         );
-        const done = await Promise.race([gone, sleep(10_000).then(() => false)]);
-        if (!done) this.o.log(`remove ${now.Id.slice(0, 12)}: no exit seen 10 s after SIGKILL`);
+        const exit = await Promise.race([gone, sleep(10_000).then(() => undefined)]);
+        if (!exit) this.o.log(`remove ${now.Id.slice(0, 12)}: no exit seen 10 s after SIGKILL`);
+        const code = exit?.exitCode ?? 137;
+        now.State = {
+          ...now.State,
+          Status: "exited",
+          Running: false,
+          Paused: false,
+          Pid: 0,
+          ExitCode: code,
+          FinishedAt: exit?.exitedAt ?? new Date().toISOString(),
+        };
+        this.store.update(now);
+        this.o.events.publish("container", "die", now.Id, { ...attrs, exitCode: String(code) });
       }
       const fresh = this.store.get(now.Id);
       fresh.State = { ...fresh.State, Status: "removing", Running: false };
@@ -693,7 +719,8 @@ export class ContainerService {
       rmSync(this.bundleDir(fresh.Id), { recursive: true, force: true });
       rmSync(this.containerDir(fresh.Id), { recursive: true, force: true });
       this.store.delete(fresh.Id);
-      for (const [xid, x] of this.execs) if (x.containerId === fresh.Id) this.execs.delete(xid);
+      this.execs.forgetContainer(fresh.Id);
+      this.attachWaiters.failAll(fresh.Id, notFound(`No such container: ${fresh.Id}`));
       this.notify(fresh.Id, "removed", fresh.State.ExitCode);
       this.notify(fresh.Id, "not-running", fresh.State.ExitCode);
       this.notify(fresh.Id, "next-exit", fresh.State.ExitCode);
@@ -739,38 +766,34 @@ export class ContainerService {
 
   /**
    * Attach to a container's stdio: at once when it runs, else when it next starts (before its
-   * init runs, so no output is missed). Resolves with the shim's stream.
+   * init runs, so no output is missed). Resolves with the shim's stream; rejects when that
+   * start fails (with its error), when the container is removed first, or when `signal` aborts
+   * (the client went away: only this client's wait ends).
    */
   attach(
     ref: string,
     streams: { stdin: boolean; stdout: boolean; stderr: boolean; logs?: boolean },
     onOutput: (stream: number, data: Buffer) => void,
+    signal?: AbortSignal,
   ): Promise<AttachStream> {
     const rec = this.store.get(ref);
     const open = (shim: string) => AttachStream.open(shim, { id: rec.Id, ...streams }, onOutput);
     if (rec.State.Running && rec.Shim) return open(rec.Shim);
     return new Promise((resolve, reject) => {
-      const list = this.attachHooks.get(rec.Id) ?? [];
-      list.push((shim) =>
-        open(shim).then(
-          (a) => resolve(a),
-          (e) => {
-            reject(e);
-            throw e;
-          },
-        ),
+      this.attachWaiters.add(
+        rec.Id,
+        {
+          open: (shim) =>
+            open(shim).then((a) => {
+              // the client left while its stream was being opened: nobody reads it
+              if (signal?.aborted) a.close();
+              else resolve(a);
+            }),
+          fail: reject,
+        },
+        signal,
       );
-      this.attachHooks.set(rec.Id, list);
     });
-  }
-
-  /** Forget attach requests still waiting for a start (their client went away). */
-  cancelAttach(ref: string): void {
-    try {
-      this.attachHooks.delete(this.store.get(ref).Id);
-    } catch {
-      // removed
-    }
   }
 
   async resize(ref: string, rows: number, cols: number, execId?: string): Promise<void> {
@@ -786,15 +809,13 @@ export class ContainerService {
     if (rec.State.Paused) throw failedPrecondition(`Container ${rec.Id} is paused, unpause the container before exec`);
     if (!Array.isArray(config.Cmd) || config.Cmd.length === 0) throw invalidArgument("No exec command specified");
     const id = randomBytes(32).toString("hex");
-    this.execs.set(id, { id, containerId: rec.Id, config, running: false, pid: 0 });
+    this.execs.add({ id, containerId: rec.Id, config, running: false, pid: 0 });
     this.o.events.publish("container", `exec_create: ${config.Cmd.join(" ")}`, rec.Id, { execID: id });
     return { Id: id };
   }
 
   execGet(id: string): ExecRecord {
-    const x = this.execs.get(id);
-    if (!x) throw notFound(`No such exec instance: ${id}`);
-    return x;
+    return this.execs.get(id);
   }
 
   /** Start an exec; with `attach`, resolves with its stdio stream (opened before the process runs). */
@@ -820,8 +841,7 @@ export class ContainerService {
       });
       x.pid = r.pid;
     } catch (e) {
-      x.running = false;
-      x.exitCode = 126;
+      this.execs.finished(x, 126);
       throw e;
     }
     this.o.events.publish("container", `exec_start: ${x.config.Cmd.join(" ")}`, rec.Id, { execID: id });
@@ -949,6 +969,8 @@ export class ContainerService {
       FinishedAt: (exited && saved.exitedAt) || new Date().toISOString(),
     };
     delete rec.Shim;
+    delete rec.NetworkPorts;
+    this.execs.forgetContainer(rec.Id);
     await this.o.setup?.teardown(rec).catch(() => {});
     rec.Networks = {};
     const rootfs = join(this.bundleDir(rec.Id), "rootfs");

@@ -7,8 +7,18 @@ import type { ContainerRecord, EndpointSettings } from "./container-store.js";
 import { writeContainerFiles } from "./container-files.js";
 import { buildContainerSpec, containerArgs, containerCapabilities, containerEnv, containerResources } from "./container-spec.js";
 import type { ExecConfig } from "./container-service.js";
+import type { PortMap } from "./container-types.js";
 import { resolveUser } from "./user.js";
+import { copyImageContent, ensureDirectory } from "./container-rootfs.js";
 import type { VolumeStore } from "./volumes.js";
+
+/** A volume to fill from the image before the container first sees it. */
+interface CopyUp {
+  /** where it is mounted in the container */
+  destination: string;
+  /** the volume's directory on the host */
+  mountpoint: string;
+}
 
 export interface ContainerSetupOptions {
   dataRoot: string;
@@ -22,6 +32,8 @@ export interface ContainerSetupOptions {
 export interface Prepared {
   spec: Spec;
   networks: Record<string, EndpointSettings>;
+  /** the published ports as the network made them (docker's NetworkSettings.Ports) */
+  ports: PortMap;
   /** undo the network side (a start that failed later) */
   release: () => Promise<void>;
 }
@@ -32,6 +44,8 @@ export interface Prepared {
  * built from all of that. Undone by `teardown` when it stops and `removed` when it goes.
  */
 export class ContainerSetup {
+  private readonly populating = new Map<string, Promise<void>>();
+
   constructor(private readonly o: ContainerSetupOptions) {}
 
   /** Refuse at create what could never start. */
@@ -63,14 +77,13 @@ export class ContainerSetup {
     let gateway: string | undefined;
     const release = async () => this.teardown(rec);
     const volumeNames: string[] = [];
+    const ports: PortMap = {};
+    const copyUps: CopyUp[] = [];
     try {
       if (mode.kind === "bridge" || mode.kind === "network") {
         const net = mode.kind === "bridge" ? await this.o.networks.ensureDefault() : await this.o.networks.get(mode.name);
         netns = await this.o.networks.createNetns(rec.Id);
-        const aliases =
-          mode.kind === "network"
-            ? [rec.Name.slice(1), rec.Id.slice(0, 12), ...(rec.Config.Hostname ? [rec.Config.Hostname] : [])]
-            : [];
+        const aliases = mode.kind === "network" ? hostNames(rec) : [];
         const r = await this.o.networks.attach(rec.Id, net.name, { netns, aliases, portMappings: portMappings(rec) });
         ip = r.ip;
         gateway = r.gateway;
@@ -82,13 +95,11 @@ export class ContainerSetup {
           MacAddress: r.mac,
           Aliases: aliases,
         };
-        // published ports picked by the plugin (hostPort 0) become known
+        // as the network published them, ports the plugin picked (HostPort "" or "0") included;
+        // HostConfig.PortBindings stays as requested (docker's NetworkSettings.Ports)
         for (const p of r.ports) {
           const key = `${p.containerPort}/${p.protocol}`;
-          h.PortBindings = h.PortBindings ?? {};
-          const list = h.PortBindings[key] ?? [];
-          const b = list.find((x) => !x.HostPort || Number(x.HostPort) === p.hostPort);
-          if (b && !b.HostPort) b.HostPort = String(p.hostPort);
+          ports[key] = [...(ports[key] ?? []), { HostIp: p.hostIP || "0.0.0.0", HostPort: String(p.hostPort) }];
         }
       }
       const hostname = rec.Config.Hostname || rec.Id.slice(0, 12);
@@ -118,12 +129,20 @@ export class ContainerSetup {
         files,
         user,
         hostname,
-        volumePath: (v) => this.volumePath(rec, v.name, volumeNames),
+        volumePath: (v) => {
+          const path = this.volumePath(rec, v.name, volumeNames);
+          if (!v.noCopy) copyUps.push({ destination: v.destination, mountpoint: path });
+          return path;
+        },
         ...(mode.kind === "host" ? { netns: "host" } : netns ? { netns } : {}),
         ...(initPath ? { initPath } : {}),
       });
+      // docker creates a missing working directory in the rootfs (root's, 0755), then fills
+      // empty volumes with what the image has where they are mounted
+      if (spec.process?.cwd) await ensureDirectory(rootfs, spec.process.cwd);
+      for (const c of copyUps) await this.populate(rootfs, c);
       rec.VolumeNames = volumeNames;
-      return { spec, networks, release };
+      return { spec, networks, ports, release };
     } catch (e) {
       await release().catch(() => {});
       throw e;
@@ -134,6 +153,11 @@ export class ContainerSetup {
   async teardown(rec: ContainerRecord): Promise<void> {
     const mode = parseNetworkMode(rec.HostConfig.NetworkMode || "bridge");
     if (mode.kind !== "bridge" && mode.kind !== "network") return;
+    // its peers on a user network forget its address (it gets another one if it starts again)
+    if (mode.kind === "network") {
+      const ip = rec.Networks[mode.name]?.IPAddress;
+      if (ip) this.withdraw(rec, ip, await this.peers(mode.name, rec.Id));
+    }
     await this.o.networks.detach(rec.Id);
     await this.o.networks.removeNetns(rec.Id);
   }
@@ -168,6 +192,19 @@ export class ContainerSetup {
       ...(user ? { user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids } } : {}),
       ...(caps ? { capabilities: { bounding: caps, effective: caps, permitted: caps } } : {}),
     };
+  }
+
+  /** Copy-up into one volume, one at a time per volume (two containers starting with the same empty volume). */
+  private async populate(rootfs: string, c: CopyUp): Promise<void> {
+    const prev = this.populating.get(c.mountpoint) ?? Promise.resolve();
+    const next = prev.then(() => copyImageContent(rootfs, c.destination, c.mountpoint));
+    const tail = next.catch(() => {});
+    this.populating.set(c.mountpoint, tail);
+    try {
+      await next;
+    } finally {
+      if (this.populating.get(c.mountpoint) === tail) this.populating.delete(c.mountpoint);
+    }
   }
 
   private volumePath(rec: ContainerRecord, name: string | undefined, used: string[]): string {
@@ -211,10 +248,8 @@ export class ContainerSetup {
 
   /** Tell the containers already on the network about a new one: a line in their /etc/hosts (rewritten in place). */
   private announce(network: string, rec: ContainerRecord, ip: string, peers: Array<{ id: string }>): void {
-    const names = [rec.Name.slice(1), rec.Id.slice(0, 12), ...(rec.Config.Hostname ? [rec.Config.Hostname] : [])];
-    for (const id of new Set(peers.map((p) => p.id))) {
-      const file = join(this.o.dataRoot, "containers", id, "hosts");
-      if (!existsSync(file)) continue;
+    const names = hostNames(rec);
+    for (const file of this.peerHostsFiles(peers)) {
       const text = readFileSync(file, "utf8");
       const add = names
         .filter((n) => !new RegExp(`\\s${n.replace(/[.]/g, "\\.")}(\\s|$)`, "m").test(text))
@@ -224,6 +259,32 @@ export class ContainerSetup {
     }
     void network;
   }
+
+  /** The container leaves the network: the lines `announce` wrote about it go from its peers' /etc/hosts. */
+  private withdraw(rec: ContainerRecord, ip: string, peers: Array<{ id: string }>): void {
+    const names = new Set(hostNames(rec));
+    for (const file of this.peerHostsFiles(peers)) {
+      const text = readFileSync(file, "utf8");
+      const kept = text.split("\n").filter((l) => {
+        const [addr, name, ...more] = l.split(/\s+/);
+        return !(addr === ip && name !== undefined && names.has(name) && more.every((m) => m === ""));
+      });
+      const next = kept.join("\n");
+      if (next !== text) writeFileSync(file, next);
+    }
+  }
+
+  /** The /etc/hosts files (in their containers' dirs) of `peers`, each once. */
+  private peerHostsFiles(peers: Array<{ id: string }>): string[] {
+    return [...new Set(peers.map((p) => p.id))]
+      .map((id) => join(this.o.dataRoot, "containers", id, "hosts"))
+      .filter((f) => existsSync(f));
+  }
+}
+
+/** The names a container answers to on a user network: its name, short id and hostname. */
+function hostNames(rec: ContainerRecord): string[] {
+  return [rec.Name.slice(1), rec.Id.slice(0, 12), ...(rec.Config.Hostname ? [rec.Config.Hostname] : [])];
 }
 
 function portMappings(rec: ContainerRecord): PortMapping[] {

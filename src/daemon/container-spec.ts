@@ -899,7 +899,7 @@ function parseMountSpec(m: MountSpec, what: string, volume: (v: VolumeRequest, w
       const name = m.Source || undefined;
       if (name !== undefined && !VOLUME_NAME.test(name))
         throw invalidArgument(`${what}: invalid volume name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-      const source = volume({ name, destination, readOnly: m.ReadOnly === true, noCopy: false }, what);
+      const source = volume({ name, destination, readOnly: m.ReadOnly === true, noCopy: m.VolumeOptions?.NoCopy === true }, what);
       return { destination, type: "bind", source, options: ["rbind", "rprivate", ...ro] };
     }
     case "tmpfs": {

@@ -48,6 +48,8 @@ export interface MountSpec {
   Target: string;
   ReadOnly?: boolean;
   BindOptions?: { Propagation?: string };
+  /** `volume-nocopy`: the image's files at Target are not copied into a new (empty) volume */
+  VolumeOptions?: { NoCopy?: boolean };
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
 
@@ -61,6 +63,12 @@ export interface DeviceMapping {
   PathOnHost: string;
   PathInContainer: string;
   CgroupPermissions: string;
+}
+
+/** Docker's `LogConfig`: the logging driver ("json-file" or "none") and its options. */
+export interface LogConfig {
+  Type: string;
+  Config: Record<string, string>;
 }
 
 /** Docker's `HostConfig`: how this host runs the container. */
@@ -100,6 +108,8 @@ export interface HostConfig {
   UTSMode?: string;
   /** the OCI runtime by name (`--runtime`) */
   Runtime?: string;
+  /** `--log-driver` and `--log-opt`; berthd stores it normalized (see log-config.ts) */
+  LogConfig?: LogConfig;
   // resources (docker's names and units)
   Memory?: number;
   MemoryReservation?: number;
@@ -140,4 +150,18 @@ export interface ContainerFiles {
   hostname: string;
   hosts: string;
   resolvConf: string;
+}
+
+/** Docker's `PortMap`: "80/tcp" -> the host addresses and ports it is published on. */
+export type PortMap = Record<string, PortBinding[]>;
+
+declare module "./container-store.js" {
+  interface ContainerRecord {
+    /**
+     * The ports published while it runs, as the network made them (a port the plugin chose for
+     * HostPort "" or "0" included): docker's NetworkSettings.Ports. HostConfig.PortBindings
+     * stays as requested.
+     */
+    NetworkPorts?: PortMap;
+  }
 }

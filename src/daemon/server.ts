@@ -212,6 +212,8 @@ export class ApiServer {
     this.get("/containers/:id/top", async (_req, _res, p) => ({ body: await c().top(p.path[0] as string) }));
     this.get("/containers/:id/logs", async (req, res, p) => {
       const rec = c().get(p.path[0] as string);
+      if (rec.HostConfig.LogConfig?.Type === "none")
+        throw new BerthError("NotImplemented", "configured logging driver does not support reading");
       const stdout = truthy(p.q.get("stdout"));
       const stderr = truthy(p.q.get("stderr"));
       if (!stdout && !stderr) throw invalidArgument("Bad parameters: you must choose at least one stream");
@@ -233,6 +235,19 @@ export class ApiServer {
       });
       const ac = new AbortController();
       req.socket.once("close", () => ac.abort());
+      // a slow client holds the reader back instead of the whole log piling up in memory
+      const write = (chunk: string | Buffer): Promise<void> | undefined => {
+        if (res.write(chunk) || ac.signal.aborted) return undefined;
+        return new Promise((resolve) => {
+          const done = () => {
+            res.off("drain", done);
+            ac.signal.removeEventListener("abort", done);
+            resolve();
+          };
+          res.once("drain", done);
+          ac.signal.addEventListener("abort", done, { once: true });
+        });
+      };
       await readLogs(
         c().logPath(rec.Id),
         {
@@ -245,7 +260,7 @@ export class ApiServer {
         },
         (e) => {
           const text = timestamps ? `${e.time} ${e.log}` : e.log;
-          res.write(tty ? text : frame(e.stream === "stdout" ? 1 : 2, Buffer.from(text)));
+          return write(tty ? text : frame(e.stream === "stdout" ? 1 : 2, Buffer.from(text)));
         },
         () => {
           try {
@@ -339,8 +354,10 @@ export class ApiServer {
         };
         const tty = rec.Config.Tty === true;
         upgraded(sock, tty);
-        sock.once("close", () => c().cancelAttach(rec.Id));
-        const a = await c().attach(rec.Id, streams, output(sock, tty));
+        // this client's wait for a start ends when it goes; other clients' waits go on
+        const gone = new AbortController();
+        sock.once("close", () => gone.abort());
+        const a = await c().attach(rec.Id, streams, output(sock, tty), gone.signal);
         relay(a, sock, streams.stdin);
       },
     });

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { ContainerRecord } from "./container-store.js";
+import type { PortBinding } from "./container-types.js";
 import type { Daemon } from "./daemon.js";
 
 /** docker's "Up 5 seconds" / "Exited (0) 3 minutes ago" */
@@ -35,13 +36,29 @@ export function duration(ms: number): string {
   return `${Math.floor(h / 24 / 365)} years`;
 }
 
+/**
+ * docker's NetworkSettings.Ports: while it runs, each published port with where the network
+ * published it (a port the plugin chose included); nothing once it stopped. (docker also lists
+ * ports only exposed, as null; berth leaves them out, which clients iterating the lists rely on.)
+ */
+export function networkPorts(r: ContainerRecord): Record<string, PortBinding[]> {
+  return r.State.Running ? { ...(r.NetworkPorts ?? {}) } : {};
+}
+
+/** docker's `ps` Ports while it runs: the published ones with their host side, the only exposed ones without. */
 function ports(r: ContainerRecord): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
   const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> = [];
-  for (const [key, binds] of Object.entries(r.HostConfig.PortBindings ?? {})) {
+  const published = networkPorts(r);
+  for (const [key, binds] of Object.entries(published)) {
     const [port, proto = "tcp"] = key.split("/");
-    for (const b of binds ?? [])
+    for (const b of binds)
       out.push({ IP: b.HostIp || "0.0.0.0", PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: proto });
   }
+  if (r.State.Running)
+    for (const key of Object.keys(r.Config.ExposedPorts ?? {})) {
+      const [port, proto = "tcp"] = key.split("/");
+      if (!published[`${port}/${proto}`]) out.push({ PrivatePort: Number(port), Type: proto });
+    }
   return out;
 }
 
@@ -115,12 +132,7 @@ export async function inspectContainer(d: Daemon, r: ContainerRecord): Promise<R
     Mounts: [],
     NetworkSettings: {
       Networks: r.Networks,
-      Ports: Object.fromEntries(
-        Object.entries(r.HostConfig.PortBindings ?? {}).map(([k, v]) => [
-          k,
-          v.map((b) => ({ HostIp: b.HostIp || "0.0.0.0", HostPort: b.HostPort ?? "" })),
-        ]),
-      ),
+      Ports: networkPorts(r),
       IPAddress: first?.IPAddress ?? "",
       Gateway: first?.Gateway ?? "",
       MacAddress: first?.MacAddress ?? "",

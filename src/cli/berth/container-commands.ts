@@ -72,6 +72,8 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: "pull", type: "string" },
   { name: "platform", type: "string" },
   { name: "expose", type: "list" },
+  { name: "log-driver", type: "string" },
+  { name: "log-opt", type: "list" },
 ];
 
 const RUN_FLAGS: FlagSpec[] = [
@@ -213,6 +215,7 @@ export function createBody(f: FlagValues, image: string, cmd: string[]): Record<
     ...(int(f, "oom-score-adj") !== undefined ? { OomScoreAdj: int(f, "oom-score-adj") } : {}),
     ...(bool(f, "oom-kill-disable") ? { OomKillDisable: true } : {}),
     ...(str(f, "shm-size") ? { ShmSize: parseBytes(str(f, "shm-size") as string, "shm-size") } : {}),
+    ...logConfig(f),
   };
   const interactive = bool(f, "interactive");
   return {
@@ -235,6 +238,20 @@ export function createBody(f: FlagValues, image: string, cmd: string[]): Record<
     ...(int(f, "stop-timeout") !== undefined ? { StopTimeout: int(f, "stop-timeout") } : {}),
     HostConfig: hostConfig,
   };
+}
+
+/** `--log-driver` and `--log-opt key=value` as docker's LogConfig (berthd validates the options). */
+function logConfig(f: FlagValues): { LogConfig?: { Type: string; Config: Record<string, string> } } {
+  const driver = str(f, "log-driver");
+  const opts = list(f, "log-opt");
+  if (driver === undefined && opts.length === 0) return {};
+  const config: Record<string, string> = {};
+  for (const o of opts) {
+    const eq = o.indexOf("=");
+    if (eq <= 0) throw invalidArgument(`invalid log opt ${JSON.stringify(o)}: want key=value`);
+    config[o.slice(0, eq)] = o.slice(eq + 1);
+  }
+  return { LogConfig: { Type: driver ?? "", Config: config } };
 }
 
 function nanoCpus(v: string): number {
