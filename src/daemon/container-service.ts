@@ -10,7 +10,7 @@ import { parseSignal } from "../runtime/signals.js";
 import { AttachStream, type ContainerEntry, type ExitEvent, type ShimCall, type ShimEvent } from "../shim/index.js";
 import { mountAll, unmountAll } from "../snapshots/index.js";
 import { ContainerStore, type ContainerRecord } from "./container-store.js";
-import type { ContainerConfig, ContainerState, HostConfig } from "./container-types.js";
+import type { ContainerConfig, ContainerState, HostConfig, LogConfig } from "./container-types.js";
 import type { EventBus } from "./events.js";
 import type { ImageService } from "./image-service.js";
 import { normalizeLogConfig, shimLogRequest } from "./log-config.js";
@@ -41,6 +41,8 @@ export interface ContainerServiceOptions {
   /** networking (CNI); without it only `none` and `host` work */
   setup?: ContainerSetup;
   log: (msg: string) => void;
+  /** the daemon's default log driver and options (default: json-file, no options) */
+  logConfig?: LogConfig;
 }
 
 export interface CreateRequest {
@@ -148,7 +150,12 @@ export class ContainerService {
       Image: req.config.Image,
       ImageID: image.config.digest,
       Config: { ...req.config, Hostname: req.config.Hostname || id.slice(0, 12) },
-      HostConfig: { NetworkMode: "bridge", ...hostConfig, LogConfig: normalizeLogConfig(hostConfig.LogConfig), Runtime: runtime },
+      HostConfig: {
+        NetworkMode: "bridge",
+        ...hostConfig,
+        LogConfig: normalizeLogConfig(hostConfig.LogConfig, this.o.logConfig),
+        Runtime: runtime,
+      },
       State: emptyState(),
       RestartCount: 0,
       Runtime: runtime,

@@ -1,6 +1,6 @@
 import { alreadyExists, invalidArgument, notFound } from "../errors/index.js";
 import { type Db, migrate } from "../images/index.js";
-import type { ContainerConfig, ContainerState, HostConfig } from "./container-types.js";
+import type { ContainerConfig, ContainerState, HostConfig, PortMap } from "./container-types.js";
 
 /** A network the container is attached to, as docker's NetworkSettings.Networks shows it. */
 export interface EndpointSettings {
@@ -38,6 +38,12 @@ export interface ContainerRecord {
   Driver: string;
   /** the named and anonymous volumes it mounts (known once it has started) */
   VolumeNames?: string[];
+  /**
+   * The ports published while it runs, as the network made them (a port the plugin chose for
+   * HostPort "" or "0" included): docker's NetworkSettings.Ports. HostConfig.PortBindings
+   * stays as requested.
+   */
+  NetworkPorts?: PortMap;
 }
 
 const NAME = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;

@@ -154,14 +154,3 @@ export interface ContainerFiles {
 
 /** Docker's `PortMap`: "80/tcp" -> the host addresses and ports it is published on. */
 export type PortMap = Record<string, PortBinding[]>;
-
-declare module "./container-store.js" {
-  interface ContainerRecord {
-    /**
-     * The ports published while it runs, as the network made them (a port the plugin chose for
-     * HostPort "" or "0" included): docker's NetworkSettings.Ports. HostConfig.PortBindings
-     * stays as requested.
-     */
-    NetworkPorts?: PortMap;
-  }
-}

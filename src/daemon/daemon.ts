@@ -16,6 +16,7 @@ import { registerImageRoutes } from "./image-routes.js";
 import { ShimManager } from "./shim-manager.js";
 import { VolumeStore } from "./volumes.js";
 import { WarmRuntime } from "./warm-runtime.js";
+import type { LogConfig } from "./container-types.js";
 
 export const VERSION = "0.1.0";
 export const API_VERSION = "1.41";
@@ -38,6 +39,8 @@ export interface DaemonOptions {
   bridgeName?: string;
   /** start berth-runtime's warm server for the shims (default true) */
   warmRuntime?: boolean;
+  /** the log driver and options of containers that name none (dockerd's --log-driver, --log-opt) */
+  logConfig?: LogConfig;
 }
 
 /** berthd: the image service, containers, networks and events behind one API. */
@@ -140,6 +143,7 @@ export class Daemon {
       defaultRuntime: d.defaultRuntime,
       setup,
       log: d.log,
+      ...(opts.logConfig ? { logConfig: opts.logConfig } : {}),
     });
     await d.containers.recover();
     return d;
@@ -187,6 +191,7 @@ export class Daemon {
       ContainersStopped: all.length - running - paused,
       Images: images,
       Driver: this.images.snapshotter.name,
+      LoggingDriver: this.opts.logConfig?.Type ?? "json-file",
       DockerRootDir: this.dataRoot,
       ExecRoot: this.execRoot,
       Runtimes: Object.fromEntries([...this.runtimes.values()].map((r) => [r.name, { path: r.path }])),

@@ -9,4 +9,5 @@ export { Daemon, type DaemonOptions, VERSION, API_VERSION } from "./daemon.js";
 export { ApiServer } from "./server.js";
 export { ContainerService } from "./container-service.js";
 export type { ContainerRecord } from "./container-store.js";
-export type { ContainerConfig, HostConfig } from "./container-types.js";
+export type { ContainerConfig, HostConfig, LogConfig } from "./container-types.js";
+export { normalizeLogConfig } from "./log-config.js";

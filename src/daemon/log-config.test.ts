@@ -54,3 +54,15 @@ test("refusals name the driver or option", () => {
   // max-file 1 alone is the default, harmless
   assert.deepEqual(shimLogOptions(normalizeLogConfig({ Config: { "max-file": "1" } })), { logMaxFiles: 1 });
 });
+
+test("the daemon's default: its driver for containers that name none, its options under theirs", () => {
+  const daemon = { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } };
+  assert.deepEqual(normalizeLogConfig(undefined, daemon), daemon);
+  assert.deepEqual(normalizeLogConfig({ Type: "", Config: { "max-file": "5" } }, daemon), {
+    Type: "json-file",
+    Config: { "max-size": "10m", "max-file": "5" },
+  });
+  // another driver than the daemon's takes none of the daemon's options
+  assert.deepEqual(normalizeLogConfig({ Type: "none" }, daemon), { Type: "none", Config: {} });
+  assert.deepEqual(normalizeLogConfig({}, { Type: "none", Config: {} }), { Type: "none", Config: {} });
+});

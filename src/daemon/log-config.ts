@@ -21,13 +21,15 @@ export interface ShimLogOptions {
  * for the container record: an empty or absent Type is the default driver, an absent Config is {}.
  * Every refusal names the driver or option at fault.
  */
-export function normalizeLogConfig(v: unknown): LogConfig {
-  if (v === undefined || v === null) return { Type: DEFAULT_LOG_DRIVER, Config: {} };
+export function normalizeLogConfig(v: unknown, daemonDefault?: LogConfig): LogConfig {
+  const fallback = daemonDefault ?? { Type: DEFAULT_LOG_DRIVER, Config: {} };
+  if (v === undefined || v === null) return { Type: fallback.Type, Config: { ...fallback.Config } };
   if (typeof v !== "object" || Array.isArray(v)) throw invalidArgument("HostConfig.LogConfig: an object is expected");
   const { Type: type = "", Config: config = {} } = v as { Type?: unknown; Config?: unknown };
   if (typeof type !== "string") throw invalidArgument("HostConfig.LogConfig.Type: a string is expected");
-  const driver = type || DEFAULT_LOG_DRIVER;
-  const opts: Record<string, string> = {};
+  const driver = type || fallback.Type;
+  // the daemon's options apply to its driver, under the container's own (dockerd merges the same way)
+  const opts: Record<string, string> = driver === fallback.Type ? { ...fallback.Config } : {};
   if (config !== null) {
     if (typeof config !== "object" || Array.isArray(config))
       throw invalidArgument("HostConfig.LogConfig.Config: an object of strings is expected");

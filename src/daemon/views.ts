@@ -121,12 +121,14 @@ export async function inspectContainer(d: Daemon, r: ContainerRecord): Promise<R
     ResolvConfPath: join(dir, "resolv.conf"),
     HostnamePath: join(dir, "hostname"),
     HostsPath: join(dir, "hosts"),
-    LogPath: d.containers.logPath(r.Id),
+    // docker shows no path when nothing is logged
+    LogPath: r.HostConfig.LogConfig?.Type === "none" ? "" : d.containers.logPath(r.Id),
     Name: r.Name,
     RestartCount: r.RestartCount,
     Driver: r.Driver,
     Platform: "linux",
-    HostConfig: r.HostConfig,
+    // containers made before LogConfig was kept log as json-file with docker's defaults
+    HostConfig: { ...r.HostConfig, LogConfig: r.HostConfig.LogConfig ?? { Type: "json-file", Config: {} } },
     Config: merged,
     GraphDriver: { Name: r.Driver, Data: { MergedDir: join(d.containers.bundleDir(r.Id), "rootfs") } },
     Mounts: [],

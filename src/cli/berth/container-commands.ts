@@ -354,7 +354,7 @@ export const createCmd: ContainerCmd = async (c, args, io) => {
 async function stream(sock: Socket, io: Io, tty: boolean, stdin: boolean): Promise<void> {
   const done = demux(
     sock,
-    (b) => process.stdout.write(b),
+    (b) => io.stdoutStream().write(b),
     (b) => process.stderr.write(b),
     tty,
   );
@@ -656,7 +656,7 @@ function ago(unixSeconds: number): string {
   return `${duration(Math.max(0, Date.now() - unixSeconds * 1000))} ago`;
 }
 
-export const logsCmd: ContainerCmd = async (c, args, _io) => {
+export const logsCmd: ContainerCmd = async (c, args, io) => {
   const { flags, rest } = parseFlags(
     args,
     [
@@ -680,7 +680,7 @@ export const logsCmd: ContainerCmd = async (c, args, _io) => {
   const res = await c.stream("GET", `/containers/${info.Id}/logs?${q}`);
   await demux(
     res,
-    (b) => process.stdout.write(b),
+    (b) => io.stdoutStream().write(b),
     (b) => process.stderr.write(b),
     info.Config.Tty === true,
   );
@@ -966,7 +966,7 @@ export const infoCmd: ContainerCmd = async (c, args, io) => {
     `Images: ${i.Images}`,
     `Server Version: ${i.ServerVersion}`,
     `Storage Driver: ${i.Driver}`,
-    `Logging Driver: json-file`,
+    `Logging Driver: ${i.LoggingDriver ?? "json-file"}`,
     `Cgroup Driver: ${i.CgroupDriver}`,
     `Cgroup Version: ${i.CgroupVersion}`,
     `Runtimes: ${Object.keys(i.Runtimes as object).join(" ")}`,

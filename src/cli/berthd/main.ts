@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ApiServer, Daemon } from "../../daemon/index.js";
+import { ApiServer, Daemon, type LogConfig, normalizeLogConfig } from "../../daemon/index.js";
 import { describe, failedPrecondition, invalidArgument } from "../../errors/index.js";
 import { native } from "../../native/index.js";
 import { bool, list, parseFlags, str } from "../args.js";
@@ -23,6 +23,8 @@ Options:
       --bip CIDR                 the default bridge network's subnet (default 172.20.0.0/16)
   -b, --bridge NAME              the default bridge network's interface (default berth0)
       --containers-per-shim N    containers one berth-shim process supervises (default 32)
+      --log-driver NAME          containers' default logging driver: json-file (default) or none
+      --log-opt KEY=VALUE        its default options, e.g. max-size=10m, max-file=3 (repeatable)
       --log-file FILE            log here instead of stderr
   -D, --debug                    log more
 `;
@@ -45,6 +47,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
       { name: "bip", type: "string" },
       { name: "bridge", short: "b", type: "string" },
       { name: "containers-per-shim", type: "int" },
+      { name: "log-driver", type: "string" },
+      { name: "log-opt", type: "list" },
       { name: "debug", short: "D", type: "bool" },
       { name: "help", short: "h", type: "bool" },
       { name: "version", short: "v", type: "bool" },
@@ -103,6 +107,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const lockFd = openSync(join(execRoot, "berthd.lock"), "w", 0o600);
   if (!native().flock(lockFd, 2 | 4))
     throw failedPrecondition(`another berthd is running on ${execRoot} (its lock ${join(execRoot, "berthd.lock")} is held)`);
+  const logConfig = defaultLogConfig(pick("log-driver"), conf["log-opts"], list(flags, "log-opt"));
   const d = await Daemon.open({
     dataRoot: pick("data-root") ?? "/var/lib/berth",
     execRoot,
@@ -114,6 +119,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     ...(pick("bip") ? { bridgeSubnet: pick("bip") as string } : {}),
     ...(pick("bridge") ? { bridgeName: pick("bridge") as string } : {}),
     ...(typeof flags["containers-per-shim"] === "number" ? { containersPerShim: flags["containers-per-shim"] as number } : {}),
+    logConfig,
     log,
   });
   const api = new ApiServer(d);
@@ -135,4 +141,30 @@ export async function main(argv: string[]): Promise<number | undefined> {
     log(`shutdown: ${describe(e)}`);
   }
   return 0;
+}
+
+/**
+ * Containers' default log config: daemon.json's "log-driver" and "log-opts" (an object of strings)
+ * under the flags, checked as a container's own would be (a bad one stops berthd at start).
+ */
+function defaultLogConfig(driver: string | undefined, confOpts: unknown, flagOpts: string[]): LogConfig {
+  const opts: Record<string, string> = {};
+  if (confOpts !== undefined) {
+    if (typeof confOpts !== "object" || confOpts === null || Array.isArray(confOpts))
+      throw invalidArgument(`config file: "log-opts" must be an object of strings`);
+    for (const [k, v] of Object.entries(confOpts)) {
+      if (typeof v !== "string") throw invalidArgument(`config file: "log-opts": ${k} must be a string`);
+      opts[k] = v;
+    }
+  }
+  for (const o of flagOpts) {
+    const eq = o.indexOf("=");
+    if (eq <= 0) throw invalidArgument(`--log-opt ${o}: want KEY=VALUE`);
+    opts[o.slice(0, eq)] = o.slice(eq + 1);
+  }
+  try {
+    return normalizeLogConfig({ Type: driver ?? "", Config: opts });
+  } catch (e) {
+    throw invalidArgument(`default log config: ${(e as Error).message}`);
+  }
 }
