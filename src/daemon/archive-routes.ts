@@ -6,7 +6,7 @@ import { TarWriter } from "../images/tar/index.js";
 import type { Spec } from "../oci/index.js";
 import { mountAll, unmountAll } from "../snapshots/index.js";
 import { ConfinedFs, type ContainerView, PATH_STAT_HEADER, type PathStat, type ViewMount } from "./archive.js";
-import { isMounted } from "./container-service.js";
+import { isMounted } from "./container-rootfs.js";
 import type { ContainerRecord } from "./container-store.js";
 import type { Daemon } from "./daemon.js";
 import type { ApiServer } from "./server.js";

@@ -4,7 +4,7 @@
  * untrusted: every path is resolved and every file written through `ConfinedFs`, which never
  * follows a symlink out of the rootfs (or out of the volume).
  */
-import { chmodSync, chownSync, readdirSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { BerthError, describe, invalidArgument, isKind } from "../errors/index.js";
 import { tarBuffer, TarWriter, type TarWriteHeader } from "../images/tar/index.js";
 import { type ArchiveSource, ConfinedFs, goModeKind, type PathStat, splitContainerPath } from "./archive.js";
@@ -140,4 +140,13 @@ function copyError(destination: string, mountpoint: string, e: unknown): BerthEr
     `copy the image's content at ${destination} into volume "${mountpoint}"`,
     { cause: e },
   );
+}
+
+/** Whether something is mounted at `path` (a line of /proc/self/mountinfo names it). */
+export function isMounted(path: string): boolean {
+  if (!existsSync(path)) return false;
+  const unoctal = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .some((l) => unoctal(l.split(" ")[4] ?? "") === path);
 }

@@ -18,6 +18,7 @@ import type { ShimManager } from "./shim-manager.js";
 import type { ContainerSetup } from "./container-setup.js";
 import { AttachWaiters } from "./attach-waiters.js";
 import { type ExecConfig, type ExecRecord, ExecRecords } from "./exec-records.js";
+import { isMounted } from "./container-rootfs.js";
 
 export type { ExecConfig, ExecRecord } from "./exec-records.js";
 
@@ -149,7 +150,11 @@ export class ContainerService {
       Created: new Date().toISOString(),
       Image: req.config.Image,
       ImageID: image.config.digest,
-      Config: { ...req.config, Hostname: req.config.Hostname || id.slice(0, 12) },
+      // with another container's network the hostname is that container's (set at start)
+      Config: {
+        ...req.config,
+        Hostname: req.config.Hostname || (hostConfig.NetworkMode?.startsWith("container:") ? "" : id.slice(0, 12)),
+      },
       HostConfig: {
         NetworkMode: "bridge",
         ...hostConfig,
@@ -381,8 +386,12 @@ export class ContainerService {
     delete rec.NetworkPorts;
     // docker forgets a container's exec instances when it stops
     this.execs.forgetContainer(rec.Id);
-    if (Object.keys(rec.Networks).length || existsSync(join(this.o.execRoot, "netns", rec.Id))) {
-      await this.o.setup?.teardown(rec).catch((err) => this.o.log(`network teardown ${rec.Id.slice(0, 12)}: ${describe(err)}`));
+    if (
+      Object.keys(rec.Networks).length ||
+      existsSync(join(this.o.execRoot, "netns", rec.Id)) ||
+      rec.HostConfig.IpcMode === "shareable"
+    ) {
+      await this.o.setup?.teardown(rec).catch((err) => this.o.log(`teardown ${rec.Id.slice(0, 12)}: ${describe(err)}`));
       rec.Networks = {};
     }
     const rootfs = join(this.bundleDir(rec.Id), "rootfs");
@@ -1065,14 +1074,6 @@ function splitOnce(s: string, sep: string): [string, string | undefined] {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-export function isMounted(path: string): boolean {
-  if (!existsSync(path)) return false;
-  const unoctal = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .some((l) => unoctal(l.split(" ")[4] ?? "") === path);
 }
 
 /** One `ps -ef` row for a host pid, from /proc. */

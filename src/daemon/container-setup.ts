@@ -1,15 +1,23 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mountAll, unmountAll } from "../snapshots/index.js";
 import { join } from "node:path";
 import { invalidArgument } from "../errors/index.js";
 import type { ImageRunConfig, LinuxResources, Process, Spec } from "../oci/index.js";
 import { type NetworkManager, type PortMapping, parseNetworkMode } from "../network/index.js";
 import type { ContainerRecord, EndpointSettings } from "./container-store.js";
 import { writeContainerFiles } from "./container-files.js";
-import { buildContainerSpec, containerArgs, containerCapabilities, containerEnv, containerResources } from "./container-spec.js";
+import {
+  DEFAULT_SHM_SIZE,
+  buildContainerSpec,
+  containerArgs,
+  containerCapabilities,
+  containerEnv,
+  containerResources,
+} from "./container-spec.js";
 import type { ExecConfig } from "./container-service.js";
 import type { PortMap } from "./container-types.js";
 import { resolveUser } from "./user.js";
-import { copyImageContent, ensureDirectory } from "./container-rootfs.js";
+import { copyImageContent, ensureDirectory, isMounted } from "./container-rootfs.js";
 import type { VolumeStore } from "./volumes.js";
 
 /** A volume to fill from the image before the container first sees it. */
@@ -27,6 +35,8 @@ export interface ContainerSetupOptions {
   volumes: VolumeStore;
   /** the init for `--init` (Debian's tini) */
   initPath?: string;
+  /** another container by name or id, for the "container:<ref>" modes (throws NotFound) */
+  container?: (ref: string) => ContainerRecord;
 }
 
 export interface Prepared {
@@ -54,7 +64,21 @@ export class ContainerSetup {
     containerArgs(image, rec.Config);
     containerCapabilities(h.CapAdd ?? [], h.CapDrop ?? [], h.Privileged === true);
     const mode = parseNetworkMode(h.NetworkMode || "bridge");
-    if (mode.kind === "container") throw invalidArgument("network mode container:<id> is not supported yet");
+    if (mode.kind === "container") {
+      this.donor(rec, mode.container, "network");
+      // the network, its names and its /etc files are the other container's (docker's conflicts)
+      if (rec.Config.Hostname) throw invalidArgument("conflicting options: hostname and the network mode");
+      if (h.Dns?.length || h.DnsSearch?.length || h.DnsOptions?.length)
+        throw invalidArgument("conflicting options: dns and the network mode");
+      if (h.ExtraHosts?.length) throw invalidArgument("conflicting options: custom host-to-IP mapping and the network mode");
+      if (Object.keys(h.PortBindings ?? {}).length)
+        throw invalidArgument("conflicting options: port publishing and the container type network mode");
+    }
+    for (const [field, m] of [
+      ["PidMode", h.PidMode],
+      ["IpcMode", h.IpcMode],
+    ] as const)
+      if (m?.startsWith("container:")) this.donor(rec, m.slice("container:".length), field === "PidMode" ? "PID" : "IPC");
     if (h.AutoRemove && h.RestartPolicy && h.RestartPolicy.Name !== "" && h.RestartPolicy.Name !== "no")
       throw invalidArgument("Conflicting options: --restart and --rm");
     if ((mode.kind === "none" || mode.kind === "host") && Object.keys(h.PortBindings ?? {}).length)
@@ -79,6 +103,7 @@ export class ContainerSetup {
     const volumeNames: string[] = [];
     const ports: PortMap = {};
     const copyUps: CopyUp[] = [];
+    const joined = this.joinedNamespaces(rec);
     try {
       if (mode.kind === "bridge" || mode.kind === "network") {
         const net = mode.kind === "bridge" ? await this.o.networks.ensureDefault() : await this.o.networks.get(mode.name);
@@ -102,20 +127,29 @@ export class ContainerSetup {
           ports[key] = [...(ports[key] ?? []), { HostIp: p.hostIP || "0.0.0.0", HostPort: String(p.hostPort) }];
         }
       }
-      const hostname = rec.Config.Hostname || rec.Id.slice(0, 12);
+      // another container's network: its namespace, its names and its /etc files (docker's)
+      const netDonor = mode.kind === "container" ? this.runningDonor(mode.container, "network") : undefined;
+      if (netDonor)
+        netns = parseNetworkMode(netDonor.HostConfig.NetworkMode || "bridge").kind === "host" ? "host" : nsPath(netDonor, "net");
+      const hostname = netDonor?.Config.Hostname || rec.Config.Hostname || rec.Id.slice(0, 12);
+      // inspect shows the hostname it runs with, as docker's does for a joined network
+      if (netDonor) rec.Config.Hostname = hostname;
       const peers = mode.kind === "network" ? await this.peers(mode.name, rec.Id) : [];
-      const files = writeContainerFiles({
-        dir: containerDir,
-        hostname,
-        ...(rec.Config.Domainname ? { domainname: rec.Config.Domainname } : {}),
-        ...(ip ? { ip } : {}),
-        networkMode: mode.kind === "host" ? "host" : (h.NetworkMode ?? "bridge"),
-        extraHosts: [...(h.ExtraHosts ?? []), ...peers.map((p) => `${p.name}:${p.ip}`)],
-        ...(gateway ? { hostGateway: gateway } : {}),
-        ...(h.Dns?.length ? { dns: h.Dns } : {}),
-        ...(h.DnsSearch?.length ? { dnsSearch: h.DnsSearch } : {}),
-        ...(h.DnsOptions?.length ? { dnsOptions: h.DnsOptions } : {}),
-      });
+      const donorDir = netDonor ? join(this.o.dataRoot, "containers", netDonor.Id) : undefined;
+      const files = donorDir
+        ? { hostname: join(donorDir, "hostname"), hosts: join(donorDir, "hosts"), resolvConf: join(donorDir, "resolv.conf") }
+        : writeContainerFiles({
+            dir: containerDir,
+            hostname,
+            ...(rec.Config.Domainname ? { domainname: rec.Config.Domainname } : {}),
+            ...(ip ? { ip } : {}),
+            networkMode: mode.kind === "host" ? "host" : (h.NetworkMode ?? "bridge"),
+            extraHosts: [...(h.ExtraHosts ?? []), ...peers.map((p) => `${p.name}:${p.ip}`)],
+            ...(gateway ? { hostGateway: gateway } : {}),
+            ...(h.Dns?.length ? { dns: h.Dns } : {}),
+            ...(h.DnsSearch?.length ? { dnsSearch: h.DnsSearch } : {}),
+            ...(h.DnsOptions?.length ? { dnsOptions: h.DnsOptions } : {}),
+          });
       if (mode.kind === "network" && ip) this.announce(mode.name, rec, ip, peers);
       const user = resolveUser(rootfs, rec.Config.User || imageConfig.User || "", h.GroupAdd ?? []);
       // a static init: the container's rootfs may have no libc (Debian's tini-static; docker-init is one too)
@@ -135,6 +169,8 @@ export class ContainerSetup {
           return path;
         },
         ...(mode.kind === "host" ? { netns: "host" } : netns ? { netns } : {}),
+        ...(joined ? { containerNamespaces: joined } : {}),
+        ...(h.IpcMode === "shareable" ? { shmPath: this.shareableShm(rec) } : {}),
         ...(initPath ? { initPath } : {}),
       });
       // docker creates a missing working directory in the rootfs (root's, 0755), then fills
@@ -151,6 +187,8 @@ export class ContainerSetup {
 
   /** The container stopped: its network goes (its netns and addresses). */
   async teardown(rec: ContainerRecord): Promise<void> {
+    // a shareable /dev/shm goes with the container (containers that joined it keep their mount)
+    if (rec.HostConfig.IpcMode === "shareable") unmountAll(this.shmDir(rec));
     const mode = parseNetworkMode(rec.HostConfig.NetworkMode || "bridge");
     if (mode.kind !== "bridge" && mode.kind !== "network") return;
     // its peers on a user network forget its address (it gets another one if it starts again)
@@ -236,6 +274,54 @@ export class ContainerSetup {
     }
   }
 
+  /** The container a "container:<ref>" mode names: it exists and is not this one. */
+  private donor(rec: ContainerRecord, ref: string, what: string): ContainerRecord {
+    if (!this.o.container) throw invalidArgument(`${what} mode container:${ref}: berthd cannot look containers up here`);
+    const d = this.o.container(ref);
+    if (d.Id === rec.Id) throw invalidArgument(`cannot join own ${what} namespace`);
+    return d;
+  }
+
+  /** That container, which must be running now (its namespaces are those of its init). */
+  private runningDonor(ref: string, what: string): ContainerRecord {
+    const d = this.o.container?.(ref);
+    if (!d) throw invalidArgument(`${what} mode container:${ref}: berthd cannot look containers up here`);
+    if (!d.State.Running || !d.State.Pid) throw invalidArgument(`cannot join ${what} of a non running container: ${d.Id}`);
+    return d;
+  }
+
+  /** Where a shareable container's /dev/shm lives on the host (docker: containers/<id>/mounts/shm). */
+  private shmDir(rec: ContainerRecord): string {
+    return join(this.o.dataRoot, "containers", rec.Id, "shm");
+  }
+
+  /** The tmpfs of a shareable container's /dev/shm, mounted on the host once (until it stops). */
+  private shareableShm(rec: ContainerRecord): string {
+    const dir = this.shmDir(rec);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!isMounted(dir)) {
+      const size = rec.HostConfig.ShmSize || DEFAULT_SHM_SIZE;
+      mountAll([{ type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${size}`] }], dir);
+    }
+    return dir;
+  }
+
+  /** The PID and IPC namespaces (and /dev/shm) of the containers named by "container:<ref>". */
+  private joinedNamespaces(rec: ContainerRecord): { pid?: string; ipc?: string; shm?: string } | undefined {
+    const h = rec.HostConfig;
+    const out: { pid?: string; ipc?: string; shm?: string } = {};
+    if (h.PidMode?.startsWith("container:")) out.pid = nsPath(this.runningDonor(h.PidMode.slice(10), "PID"), "pid");
+    if (h.IpcMode?.startsWith("container:")) {
+      const d = this.runningDonor(h.IpcMode.slice(10), "IPC");
+      // docker shares only a donor that agreed to it
+      if (d.HostConfig.IpcMode !== "shareable" && d.HostConfig.IpcMode !== "host")
+        throw invalidArgument(`non-shareable IPC (hint: use IpcMode:shareable for the donor container ${d.Id})`);
+      out.ipc = nsPath(d, "ipc");
+      out.shm = d.HostConfig.IpcMode === "host" ? "/dev/shm" : this.shmDir(d);
+    }
+    return Object.keys(out).length ? out : undefined;
+  }
+
   /** The containers on a user network, by every name they answer to. */
   private async peers(network: string, self: string): Promise<Array<{ name: string; ip: string; id: string }>> {
     const out: Array<{ name: string; ip: string; id: string }> = [];
@@ -280,6 +366,11 @@ export class ContainerSetup {
       .map((id) => join(this.o.dataRoot, "containers", id, "hosts"))
       .filter((f) => existsSync(f));
   }
+}
+
+/** A namespace of a running container's init, as the host sees it. */
+function nsPath(rec: ContainerRecord, type: "net" | "pid" | "ipc"): string {
+  return `/proc/${rec.State.Pid}/ns/${type}`;
 }
 
 /** The names a container answers to on a user network: its name, short id and hostname. */

@@ -72,6 +72,8 @@ export interface ContainerSpecInput {
   netns?: string;
   /** for PidMode / IpcMode "container:<id>": that container's namespace files and its /dev/shm */
   containerNamespaces?: { pid?: string; ipc?: string; shm?: string };
+  /** IpcMode "shareable": the host tmpfs bound at /dev/shm, which containers joining its IPC bind too */
+  shmPath?: string;
   /** host path of the init (tini) bind-mounted at /sbin/docker-init when HostConfig.Init */
   initPath?: string;
   /** the cgroup parent when HostConfig.CgroupParent is empty; default "/berth" */
@@ -95,7 +97,7 @@ export interface ContainerSpecResult {
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Where Docker mounts its init and what it runs; berth keeps the name so images that look for it find it. */
 const INIT_PATH = "/sbin/docker-init";
-const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 const MIN_MEMORY = 6 * 1024 * 1024;
 const CPU_PERIOD = 100_000;
 /** RLIM_INFINITY as config.json writes it (2^64-1; the runtime reads anything past 2^63 as infinity) */
@@ -749,6 +751,7 @@ function containerMounts(input: ContainerSpecInput, f: MountFlags): Mount[] {
     if (sharedShm === undefined || !posix.isAbsolute(sharedShm))
       throw failedPrecondition(`IpcMode "${h.IpcMode}": the /dev/shm of that container is not known (containerNamespaces.shm)`);
   }
+  if (f.ipc === "private" && input.shmPath !== undefined) sharedShm = input.shmPath;
   if (sharedShm !== undefined)
     shm = { destination: "/dev/shm", type: "bind", source: sharedShm, options: ["rbind", "nosuid", "noexec", "nodev"] };
   if (f.ipc === "none") shm = undefined;

@@ -132,6 +132,7 @@ export class Daemon {
       execRoot: opts.execRoot,
       networks: d.networks,
       volumes: d.volumes,
+      container: (ref) => d.containers.get(ref),
     });
     d.containers = new ContainerService({
       images,

@@ -311,6 +311,65 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
     await ok(["volume", "rm", "lcvol", "lcvol2", "lcvol3"]);
   });
 
+  test("container:<ref> modes: network, PID and (shareable) IPC of a running container; refusals as docker's", async () => {
+    try {
+      await ok([
+        "run",
+        "-d",
+        "--name",
+        "lc-donor",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /dev/shm/x; sleep 1000",
+      ]);
+      const donor = await td.inspect("lc-donor");
+      // the donor's network: its address, its hostname
+      const net = await ok([
+        "run",
+        "--rm",
+        "--network",
+        "container:lc-donor",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; hostname",
+      ]);
+      assert.match(net, new RegExp(`inet ${donor.NetworkSettings.IPAddress.replaceAll(".", "\\.")}/`));
+      assert.equal(net.trim().split("\n").at(-1), (await ok(["inspect", "-f", "{{.Config.Hostname}}", "lc-donor"])).trim());
+      // its processes
+      assert.match(await ok(["run", "--rm", "--pid", "container:lc-donor", "busybox", "ps"]), /sleep 1000/);
+      // its IPC namespace and /dev/shm, both ways
+      await waitFor("the donor's shm file", async () => (await berth(["exec", "lc-donor", "cat", "/dev/shm/x"])).code === 0);
+      assert.equal(
+        await ok(["run", "--rm", "--ipc", "container:lc-donor", "busybox", "sh", "-c", "cat /dev/shm/x; echo back > /dev/shm/y"]),
+        "hi\n",
+      );
+      assert.equal(await ok(["exec", "lc-donor", "cat", "/dev/shm/y"]), "back\n");
+      const shmMounted = () => readFileSync("/proc/self/mountinfo", "utf8").includes(`/containers/${donor.Id}/shm `);
+      assert.equal(shmMounted(), true, "a shareable container's /dev/shm is a host tmpfs while it runs");
+
+      const refused = async (args: string[], msg: RegExp) => {
+        const r = await berth(["run", "--rm", ...args, "busybox", "true"]);
+        assert.equal(r.code, 125, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, msg);
+      };
+      await refused(["--network", "container:lc-nosuch"], /No such container: lc-nosuch/);
+      await refused(["--network", "container:lc-donor", "-p", "8080:80"], /conflicting options: port publishing/);
+      await refused(["--network", "container:lc-donor", "--hostname", "h1"], /conflicting options: hostname/);
+      await ok(["run", "-d", "--name", "lc-private", "--network", "none", "busybox", "sleep", "1000"]);
+      await refused(["--ipc", "container:lc-private"], /non-shareable IPC/);
+      await ok(["stop", "-t", "0", "lc-donor"]);
+      assert.equal(shmMounted(), false, "the shm tmpfs goes when the container stops");
+      await refused(["--network", "container:lc-donor"], /cannot join network of a non running container/);
+      await refused(["--pid", "container:lc-donor"], /cannot join PID of a non running container/);
+    } finally {
+      await berth(["rm", "-f", "lc-donor", "lc-private"]);
+    }
+  });
+
   test("user network: a peer that stops leaves the others' /etc/hosts; restarted, it is announced anew", async () => {
     await ok(["network", "create", "--subnet", USER_SUBNET, "lchosts"]);
     try {
