@@ -19,6 +19,7 @@ import type { ContainerSetup } from "./container-setup.js";
 import { AttachWaiters } from "./attach-waiters.js";
 import { type ExecConfig, type ExecRecord, ExecRecords } from "./exec-records.js";
 import { isMounted } from "./container-rootfs.js";
+import { type InterfaceCounters, interfaceCounters } from "./net-stats.js";
 
 export type { ExecConfig, ExecRecord } from "./exec-records.js";
 
@@ -685,6 +686,7 @@ export class ContainerService {
       },
       pids_stats: { current: st.pids.current ?? 0, ...(st.pids.limit ? { limit: st.pids.limit } : {}) },
       blkio_stats: { io_service_bytes_recursive: st.blkio.ioServiceBytesRecursive ?? [] },
+      ...(rec.HostConfig.NetworkMode === "host" ? {} : { networks: interfaceCounters(rec.State.Pid) }),
     };
   }
 
@@ -1022,6 +1024,8 @@ export interface DockerStats {
   memory_stats: { usage?: number; max_usage?: number; limit?: number; failcnt?: number; stats?: Record<string, number> };
   pids_stats: { current?: number; limit?: number };
   blkio_stats: Record<string, unknown>;
+  /** per interface of the container's network namespace, loopback left out (docker's) */
+  networks?: Record<string, InterfaceCounters>;
 }
 
 export interface WaitResult {

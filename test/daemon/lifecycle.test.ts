@@ -370,6 +370,29 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
     }
   });
 
+  test("stats: the container's interface counters (loopback left out) and docker's NET I/O column", async () => {
+    const id = (await ok(["run", "-d", "busybox", "sleep", "1000"])).trim();
+    try {
+      const gw = (await ok(["exec", id, "sh", "-c", "ip route | awk '/default/ {print $3}'"])).trim();
+      await berth(["exec", id, "ping", "-c", "3", "-W", "1", gw]);
+      const s = JSON.parse(await ok(["stats", "--no-stream", "--format", "json", id])) as {
+        networks?: Record<string, { rx_bytes: number; tx_bytes: number; tx_packets: number }>;
+      };
+      assert.deepEqual(Object.keys(s.networks ?? {}), ["eth0"]);
+      assert.ok((s.networks?.["eth0"]?.tx_packets ?? 0) >= 3, JSON.stringify(s.networks));
+      assert.ok((s.networks?.["eth0"]?.rx_bytes ?? 0) > 0);
+      const table = await ok(["stats", "--no-stream", id]);
+      assert.match(table.split("\n")[0] ?? "", /NET I\/O\s+BLOCK I\/O\s+PIDS/);
+      assert.match(table.split("\n")[1] ?? "", /\d+(\.\d+)?k?B \/ \d+(\.\d+)?k?B/);
+      const none = (await ok(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])).trim();
+      const n = JSON.parse(await ok(["stats", "--no-stream", "--format", "json", none])) as { networks?: object };
+      assert.deepEqual(n.networks, {}, "only loopback: no interfaces");
+      await ok(["rm", "-f", none]);
+    } finally {
+      await berth(["rm", "-f", id]);
+    }
+  });
+
   test("user network: a peer that stops leaves the others' /etc/hosts; restarted, it is announced anew", async () => {
     await ok(["network", "create", "--subnet", USER_SUBNET, "lchosts"]);
     try {

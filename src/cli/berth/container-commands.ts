@@ -1020,6 +1020,20 @@ interface StatsView {
   precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage: number };
   memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> };
   pids_stats: { current?: number };
+  blkio_stats?: { io_service_bytes_recursive?: { op?: string; value?: number }[] | null };
+  networks?: Record<string, { rx_bytes: number; tx_bytes: number }>;
+}
+
+/** docker's sizes for network and block I/O: decimal units, three significant digits ("1.23kB") */
+function decimalSize(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${Number(v.toPrecision(3))}${units[i]}`;
 }
 
 /** docker's CPU % and memory (usage less the page cache, as docker's CLI shows it) */
@@ -1030,12 +1044,19 @@ function statsRow(s: StatsView): string[] {
   const cache = s.memory_stats.stats?.total_inactive_file ?? s.memory_stats.stats?.inactive_file ?? 0;
   const used = Math.max(0, (s.memory_stats.usage ?? 0) - cache);
   const limit = s.memory_stats.limit ?? 0;
+  const nets = Object.values(s.networks ?? {});
+  const blkio = (op: string) =>
+    (s.blkio_stats?.io_service_bytes_recursive ?? [])
+      .filter((e) => e.op?.toLowerCase() === op)
+      .reduce((n, e) => n + (e.value ?? 0), 0);
   return [
     shortId(s.id),
     s.name.replace(/^\//, ""),
     `${cpu.toFixed(2)}%`,
     `${humanSize(used)} / ${humanSize(limit)}`,
     `${limit ? ((used / limit) * 100).toFixed(2) : "0.00"}%`,
+    `${decimalSize(nets.reduce((n, x) => n + x.rx_bytes, 0))} / ${decimalSize(nets.reduce((n, x) => n + x.tx_bytes, 0))}`,
+    `${decimalSize(blkio("read"))} / ${decimalSize(blkio("write"))}`,
     String(s.pids_stats.current ?? 0),
   ];
 }
@@ -1054,7 +1075,7 @@ export const statsCmd: ContainerCmd = async (c, args, io) => {
   const ids = rest.length
     ? rest
     : (await c.call<Summary[]>("GET", `/containers/json${bool(flags, "all") ? "?all=1" : ""}`)).body.map((s) => s.Id);
-  const titles = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"];
+  const titles = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"];
   const json = str(flags, "format") === "json";
   const sample = async () =>
     Promise.all(ids.map(async (id) => (await c.call<StatsView>("GET", `/containers/${enc(id)}/stats?stream=0`)).body));
