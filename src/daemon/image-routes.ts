@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { describe, invalidArgument } from "../errors/index.js";
 import { type ArchiveFormat, isIdName, type PullEvent, parsePlatform } from "../images/index.js";
-import { familiarName, parseReference } from "../registry/index.js";
+import { decodeRegistryAuth, familiarName, parseReference } from "../registry/index.js";
 import type { Daemon } from "./daemon.js";
 import type { ApiServer } from "./server.js";
 
@@ -100,6 +100,9 @@ export function registerImageRoutes(d: Daemon, api: ApiServer): void {
     const name = tag ? (tag.startsWith("sha256:") ? `${from}@${tag}` : `${from}:${tag}`) : from;
     const ref = parseReference(name);
     const platform = p.q.get("platform");
+    // the client's own credentials for this registry (docker's X-Registry-Auth), over berthd's
+    const authHeader = req.headers["x-registry-auth"];
+    const credentials = typeof authHeader === "string" && authHeader ? decodeRegistryAuth(authHeader) : undefined;
     // headers go with the first progress line (docker's way): a pull that fails before it, an
     // unknown image or a refused login, is answered with its own status code
     let started = false;
@@ -119,6 +122,7 @@ export function registerImageRoutes(d: Daemon, api: ApiServer): void {
     try {
       const rec = await d.images.pull(name, {
         ...(platform ? { platform: parsePlatform(platform) } : {}),
+        ...(credentials ? { credentials } : {}),
         signal: ac.signal,
         onEvent: (e) => {
           if (e.type === "resolved") {

@@ -28,6 +28,8 @@ import {
 } from "../images/index.js";
 import { chainIds, type ImageConfig, type Manifest, type Platform, parseImageConfig, parseManifest } from "../oci/index.js";
 import {
+  type Credentials,
+  credentialsFor,
   familiarName,
   familiarRepository,
   loadCredentials,
@@ -104,17 +106,19 @@ export class ImageService {
     return new ImageService(opts, db, snapshotter);
   }
 
-  registry(): RegistryClient {
-    const credentials = loadCredentials(this.authFile ? { authFile: this.authFile } : {});
+  /** A registry client with berthd's credentials; `own` (a request's X-Registry-Auth) for its registry. */
+  registry(own?: { domain: string; credentials: Credentials }): RegistryClient {
+    const base = loadCredentials(this.authFile ? { authFile: this.authFile } : {});
+    const credentials = own ? credentialsFor(own.domain, own.credentials, base) : base;
     return new RegistryClient({ ...this.registryOptions, credentials });
   }
 
   async pull(
     name: string,
-    opts: { platform?: Platform; onEvent?: (e: PullEvent) => void; signal?: AbortSignal } = {},
+    opts: { platform?: Platform; onEvent?: (e: PullEvent) => void; signal?: AbortSignal; credentials?: Credentials } = {},
   ): Promise<ImageRecord> {
     const ref = parseReference(name);
-    const client = this.registry();
+    const client = this.registry(opts.credentials ? { domain: ref.domain, credentials: opts.credentials } : undefined);
     return withStoreLock(this.root, "shared", () =>
       pull(ref, {
         client,

@@ -4,7 +4,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { isKind } from "../errors/index.js";
-import { credentialKey, defaultAuthFile, loadCredentials, saveCredentials } from "./credentials.js";
+import {
+  credentialKey,
+  credentialsFor,
+  decodeRegistryAuth,
+  defaultAuthFile,
+  encodeRegistryAuth,
+  IDENTITY_TOKEN_USER,
+  loadCredentials,
+  saveCredentials,
+  staticCredentials,
+} from "./credentials.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -111,4 +121,32 @@ test("default auth file: $BERTH_AUTH_FILE, then XDG_CONFIG_HOME", () => {
   assert.equal(defaultAuthFile({ BERTH_AUTH_FILE: "/x/a.json" }), "/x/a.json");
   assert.equal(defaultAuthFile({ XDG_CONFIG_HOME: "/cfg" }), "/cfg/berth/auth.json");
   assert.match(defaultAuthFile({}), /\.config\/berth\/auth\.json$/);
+});
+
+test("X-Registry-Auth: docker's base64url JSON both ways; auth pairs, identity tokens, empty configs", () => {
+  const enc = encodeRegistryAuth({ username: "u", password: "p+/=?" }, "r.example:5000");
+  assert.doesNotMatch(enc, /[+/=]/, "base64url");
+  assert.deepEqual(JSON.parse(Buffer.from(enc, "base64url").toString()), {
+    username: "u",
+    password: "p+/=?",
+    serveraddress: "r.example:5000",
+  });
+  assert.deepEqual(decodeRegistryAuth(enc), { username: "u", password: "p+/=?" });
+  // standard base64 too, and the "auth" pair of a config.json
+  const std = Buffer.from(JSON.stringify({ auth: Buffer.from("me:se:cret").toString("base64") })).toString("base64");
+  assert.deepEqual(decodeRegistryAuth(std), { username: "me", password: "se:cret" });
+  const token = encodeRegistryAuth({ username: IDENTITY_TOKEN_USER, password: "tok" }, "r");
+  assert.deepEqual(decodeRegistryAuth(token), { username: IDENTITY_TOKEN_USER, password: "tok" });
+  // what the docker CLI sends when it has nothing
+  assert.equal(decodeRegistryAuth(Buffer.from("{}").toString("base64")), undefined);
+  assert.throws(() => decodeRegistryAuth("%%%"), /X-Registry-Auth/);
+  assert.throws(() => decodeRegistryAuth(Buffer.from("[1]").toString("base64")), /X-Registry-Auth/);
+});
+
+test("credentialsFor: a request's own credentials for its registry, the store's for the others", () => {
+  const base = staticCredentials({ "other.example": { username: "o", password: "o" } });
+  const c = credentialsFor("https://index.docker.io/v1/", { username: "me", password: "x" }, base);
+  assert.deepEqual(c.get("docker.io"), { username: "me", password: "x" });
+  assert.deepEqual(c.get("other.example"), { username: "o", password: "o" });
+  assert.equal(c.get("third.example"), undefined);
 });

@@ -152,3 +152,49 @@ export function saveCredentials(authFile: string, domain: string, c: Credentials
     throw internal(`save credentials for ${k} in "${authFile}"`, e);
   }
 }
+
+/**
+ * Docker's X-Registry-Auth header: base64url (or standard base64) of a JSON AuthConfig
+ * ({username, password} or {identitytoken}, with serveraddress). Undefined for an empty
+ * config ("{}", which the docker CLI sends when it has nothing); malformed: InvalidArgument.
+ */
+export function decodeRegistryAuth(header: string): Credentials | undefined {
+  const text = Buffer.from(header.trim().replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("utf8");
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw invalidArgument("X-Registry-Auth: not base64-encoded JSON");
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw invalidArgument("X-Registry-Auth: not a JSON object");
+  const a = v as Record<string, unknown>;
+  const str = (k: string) => (typeof a[k] === "string" ? (a[k] as string) : "");
+  if (str("identitytoken")) return { username: IDENTITY_TOKEN_USER, password: str("identitytoken") };
+  let username = str("username");
+  let password = str("password");
+  // "auth" is base64("user:password"), as in a config.json
+  if (!username && str("auth")) {
+    const pair = Buffer.from(str("auth"), "base64").toString("utf8");
+    const colon = pair.indexOf(":");
+    if (colon < 0) throw invalidArgument("X-Registry-Auth: auth is not base64 of user:password");
+    username = pair.slice(0, colon);
+    password = pair.slice(colon + 1);
+  }
+  if (!username && !password) return undefined;
+  return { username, password };
+}
+
+/** The X-Registry-Auth value for `c` at `serverAddress` (base64url JSON, as the docker CLI sends it). */
+export function encodeRegistryAuth(c: Credentials, serverAddress: string): string {
+  const body =
+    c.username === IDENTITY_TOKEN_USER
+      ? { identitytoken: c.password, serveraddress: serverAddress }
+      : { username: c.username, password: c.password, serveraddress: serverAddress };
+  return Buffer.from(JSON.stringify(body)).toString("base64url");
+}
+
+/** `over` answers for `domain` (a request's own credentials), `base` for every other registry. */
+export function credentialsFor(domain: string, over: Credentials, base: CredentialStore): CredentialStore {
+  const key = credentialKey(domain);
+  return { get: (d) => (credentialKey(d) === key ? over : base.get(d)) };
+}

@@ -3,8 +3,8 @@
 // load, import, image mount and prune, each checked against what berthd's store then holds.
 // Root only (overlay mounts, namespaces for the container run).
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -37,6 +37,16 @@ let IMG = "";
 const env = { ...process.env };
 delete env.BERTH_HOST;
 delete env.BERTH_DATA_ROOT;
+const env0 = env;
+
+/** A command with `env`, asynchronously (the registry's token server may answer from this process). */
+function runAsync(cmd: string, args: string[], e: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: e, encoding: "utf8" }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 /** The berth CLI through the test's berthd, by -H alone (async: the registry answers from this process's children). */
 const berth = (args: string[], input?: string | Buffer) => td.berth(args, input);
@@ -50,9 +60,9 @@ async function fails(args: string[], pattern: RegExp): Promise<string> {
 }
 
 /** A raw API call on berthd's socket: status and body. */
-function api(method: string, path: string): Promise<{ status: number; body: string }> {
+function api(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: td.sock, method, path, headers: { Host: "berthd" } }, (res) => {
+    const req = request({ socketPath: td.sock, method, path, headers: { Host: "berthd", ...headers } }, (res) => {
       let body = "";
       res.setEncoding("utf8").on("data", (s: string) => {
         body += s;
@@ -252,6 +262,38 @@ describe("image commands through berthd", { skip, concurrency: false }, () => {
     assert.equal(await ok(["image", "unmount", "mine"]), "mine\n");
     assert.equal((await ok(["image", "mount"])).trim(), "");
     assert.ok(!readFileSync("/proc/self/mountinfo", "utf8").includes(path), "unmounted");
+  });
+
+  test("pull from a registry with a login: the CLI's own credentials go to berthd as X-Registry-Auth", async (t) => {
+    const why = registryUnavailable({ auth: "basic" });
+    if (why) return t.skip(why);
+    const reg = await startRegistry({ auth: "basic" });
+    const home = mkdtempSync(join(td.dir, "home-"));
+    try {
+      const [user, pass] = Object.entries(reg.users)[0] as [string, string];
+      const img = await busyboxImage(reg.host, "private/bb", "v1", { creds: `${user}:${pass}` });
+      // the CLI with its own HOME (no credentials of the test user's), berthd with none at all
+      const env = { ...env0, HOME: home, DOCKER_CONFIG: join(home, ".docker") };
+      const pull = () => runAsync(process.execPath, [BERTH, "-H", `unix://${td.sock}`, "pull", img.ref], env);
+      const denied = await pull();
+      assert.notEqual(denied.code, 0);
+      assert.match(denied.stderr, /authentication required|unauthorized|access denied/i);
+      mkdirSync(join(home, ".docker"));
+      writeFileSync(
+        join(home, ".docker", "config.json"),
+        JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${user}:${pass}`).toString("base64") } } }),
+      );
+      const pulled = await pull();
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.ok((await imagesJson()).some((i) => i.Repository === `${reg.host}/private/bb`));
+      // a header that is not base64 JSON is the client's error
+      const bad = await api("POST", `/images/create?fromImage=${encodeURIComponent(img.ref)}`, { "X-Registry-Auth": "%%%" });
+      assert.equal(bad.status, 400, bad.body);
+      assert.match(bad.body, /X-Registry-Auth/);
+      await ok(["rmi", img.ref]);
+    } finally {
+      await reg.stop();
+    }
   });
 
   test("prune: rmi of everything, then the store is empty", async () => {

@@ -35,10 +35,10 @@ export class DaemonClient {
   }
 
   /** A streaming response (logs, events, pull): the caller reads it; a non-2xx status is thrown. */
-  stream(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
+  stream(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = this.open(method, path, payload ? { "Content-Type": "application/json" } : {});
+      const req = this.open(method, path, { ...(payload ? { "Content-Type": "application/json" } : {}), ...headers });
       req.on("error", (e) => reject(this.connErr(e)));
       req.on("response", (res) => {
         if ((res.statusCode ?? 500) >= 400) {

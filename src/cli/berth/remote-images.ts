@@ -9,7 +9,7 @@ import { BerthError, type ErrorKind, invalidArgument, unavailable } from "../../
 import type { ArchiveFormat, PullEvent } from "../../images/index.js";
 import { readTar, TarWriter } from "../../images/tar/index.js";
 import type { Platform } from "../../oci/index.js";
-import { formatReference, parseReference } from "../../registry/index.js";
+import { encodeRegistryAuth, formatReference, loadCredentials, parseReference } from "../../registry/index.js";
 import { type DaemonClient, readAll } from "./client.js";
 import type { ImageBackend, LoadedImage, MountedImage, PulledImage, PruneResult } from "./image-commands.js";
 
@@ -60,7 +60,10 @@ export class RemoteImages implements ImageBackend {
     const ref = parseReference(name);
     const q = new URLSearchParams({ fromImage: name });
     if (opts.platform) q.set("platform", opts.platform);
-    const res = await this.client.stream("POST", `/images/create?${q}`);
+    // our credentials for that registry go along (docker's X-Registry-Auth): berthd pulls as us
+    const mine = loadCredentials().get(ref.domain);
+    const auth = mine ? { "X-Registry-Auth": encodeRegistryAuth(mine, ref.domain) } : undefined;
+    const res = await this.client.stream("POST", `/images/create?${q}`, undefined, auth);
     let digest: string | undefined;
     let failure: string | undefined;
     await jsonLines(res, "pull", (m) => {
