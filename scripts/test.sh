@@ -10,6 +10,10 @@ npx biome check .
 node scripts/check-imports.mjs
 shopt -s globstar nullglob
 tests=(dist/src/**/*.test.js dist/test/**/*.test.js)
+# no lane starts a warm server by itself: the first lane is really cold (each call its own
+# Node), the second uses its explicit server, and nothing outlives the tests;
+# test/integration/warm-auto.test.ts tests auto-start in its own mount namespace
+export BERTH_RUNTIME_WARM_IDLE=0
 # one file at a time: integration tests share the kernel (cgroups, mounts) and the state root
 rc=0
 node --test --test-concurrency=1 --test-reporter=spec "${tests[@]}" || rc=$?

@@ -6,12 +6,19 @@
  * the bundled CLI next to this binary. A shell script did this with three forks.
  *
  * When `berth-runtime warm` serves (src/cli/runtime/warm.ts), the launcher is
- * its client instead: it sends the command line, cwd, umask and stdio, forks
- * the plans the server sends (so the container stays the caller's descendant)
- * and waits for attached processes. Otherwise, or when the server is busy or
- * declines, it runs the CLI cold as below.
+ * its client instead: it sends the command line, cwd, umask, environment and
+ * stdio, forks the plans the server sends (so the container stays the caller's
+ * descendant) and waits for attached processes. Otherwise, or when the server
+ * is busy or declines, it runs the CLI cold as below.
+ *
+ * On the default socket (root: /run/berth-runtime.warm.sock; anyone else:
+ * $XDG_RUNTIME_DIR/berth-runtime.warm.sock) a launcher that finds no server
+ * starts one, detached, and hands it its own request over a private socket
+ * pair, so the first call costs what a cold call costs; the server then stays
+ * for BERTH_RUNTIME_WARM_IDLE seconds (default 60; 0: never start one).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,19 +31,26 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 pid_t berth_spawn(const uint8_t *plan, int *parent_fd);
 
 /* Frames shared with src/cli/runtime/warm.ts */
 enum { F_ACK = 1, F_SPAWN = 2, F_WAIT = 3, F_EXIT = 4, F_COLD = 5, F_SPAWNED = 6, F_WAITED = 7 };
 #define WARM_SOCKET "/run/berth-runtime.warm.sock"
+#define WARM_NAME "berth-runtime.warm.sock"
 /* a busy server (one request at a time) must not stall us: past this, run cold */
 #define ACK_TIMEOUT_MS 200
+#define DEFAULT_IDLE_S 60
 
 static char nofile_env[72];
+/* realpath of this binary: the server serves only its own build */
+static char exe[PATH_MAX];
 
 static int send_frame(int s, uint32_t type, const char *payload, int fd) {
   char buf[64];
@@ -63,11 +77,13 @@ static int send_frame(int s, uint32_t type, const char *payload, int fd) {
   return sendmsg(s, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
-/* JSON string escaping for the request */
+/* JSON string escaping for the request; 0 when it does not fit */
 static size_t json_str(char *out, size_t cap, const char *s) {
   size_t k = 0;
-  if (k < cap) out[k++] = '"';
-  for (; *s && k + 8 < cap; s++) {
+  if (cap < 2) return 0;
+  out[k++] = '"';
+  for (; *s; s++) {
+    if (k + 8 >= cap) return 0;
     unsigned char ch = (unsigned char)*s;
     if (ch == '"' || ch == '\\') {
       out[k++] = '\\';
@@ -77,7 +93,7 @@ static size_t json_str(char *out, size_t cap, const char *s) {
     } else
       out[k++] = (char)ch;
   }
-  if (k < cap) out[k++] = '"';
+  out[k++] = '"';
   return k;
 }
 
@@ -87,47 +103,76 @@ static void forward(int sig) {
 }
 
 /*
- * One request over a connected SOCK_SEQPACKET socket to a Node server (the
- * shared warm one, or our own child): send it, then do what it asks. Returns
- * the exit code, or -1 when the server declined (run the CLI in-process).
- * ack_timeout_ms < 0 waits for the server however long it takes to start.
+ * The request: {"argv":[...],"cwd":"...","umask":N,"nofile":"soft:hard",
+ * "exe":"...","env":[...]}. 0 when it does not fit (then run cold).
  */
-static int session(int s, int argc, char **argv, int ack_timeout_ms) {
-  /* the request: {"argv":[...],"cwd":"...","umask":N,"nofile":"soft:hard"} with fds 0-2 */
-  static char req[256 * 1024];
-  size_t k = 0;
-  k += (size_t)snprintf(req + k, sizeof req - k, "{\"argv\":[");
-  for (int i = 1; i < argc && k < sizeof req - 16; i++) {
-    if (i > 1) req[k++] = ',';
-    k += json_str(req + k, sizeof req - k - 8, argv[i]);
-  }
+static size_t build_request(char *req, size_t cap, int argc, char **argv) {
   char cwd[PATH_MAX];
-  if (!getcwd(cwd, sizeof cwd)) {
-    close(s);
-    return -1;
-  }
+  if (!getcwd(cwd, sizeof cwd)) return 0;
   mode_t um = umask(0);
   umask(um);
-  k += (size_t)snprintf(req + k, sizeof req - k, "],\"cwd\":");
-  k += json_str(req + k, sizeof req - k - 64, cwd);
-  k += (size_t)snprintf(req + k, sizeof req - k, ",\"umask\":%u,\"nofile\":\"%s\"}", (unsigned)um, nofile_env);
-  if (k >= sizeof req - 1) {
+  size_t k = 0, n;
+#define PUT(...)                                         \
+  do {                                                   \
+    int w = snprintf(req + k, cap - k, __VA_ARGS__);     \
+    if (w < 0 || (size_t)w >= cap - k) return 0;         \
+    k += (size_t)w;                                      \
+  } while (0)
+#define STR(s)                                          \
+  do {                                                  \
+    if (!(n = json_str(req + k, cap - k, (s)))) return 0; \
+    k += n;                                             \
+  } while (0)
+  PUT("{\"argv\":[");
+  for (int i = 1; i < argc; i++) {
+    if (i > 1) PUT(",");
+    STR(argv[i]);
+  }
+  PUT("],\"cwd\":");
+  STR(cwd);
+  PUT(",\"umask\":%u,\"nofile\":\"%s\",\"exe\":", (unsigned)um, nofile_env);
+  STR(exe);
+  PUT(",\"env\":[");
+  for (char **e = environ; e && *e; e++) {
+    if (e != environ) PUT(",");
+    STR(*e);
+  }
+  PUT("]}");
+#undef PUT
+#undef STR
+  return k;
+}
+
+/*
+ * One request over a connected SOCK_SEQPACKET socket to a Node server (the
+ * shared warm one, or one this launcher just started): send it with our stdio
+ * and the `extra` fds, then do what it asks. Returns the exit code, or -1 when
+ * the server declined (run the CLI cold), -2 when it must run in the caller's
+ * place (no server can serve it). ack_timeout_ms < 0 waits for the
+ * server however long it takes to start.
+ */
+static int session(int s, int argc, char **argv, const int *extra, int nextra, int ack_timeout_ms) {
+  static char req[256 * 1024];
+  size_t k = build_request(req, sizeof req, argc, argv);
+  if (!k) {
     close(s);
     return -1;
   }
-  int fds[3] = {0, 1, 2};
+  int fds[5] = {0, 1, 2, -1, -1};
+  int nfds = 3;
+  for (int i = 0; i < nextra && nfds < 5; i++) fds[nfds++] = extra[i];
   struct iovec iov = {.iov_base = req, .iov_len = k};
   union {
     char b[CMSG_SPACE(sizeof fds)];
     struct cmsghdr align;
   } u;
   memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
   struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof fds);
-  memcpy(CMSG_DATA(c), fds, sizeof fds);
+  c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+  memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
   if (sendmsg(s, &mh, MSG_NOSIGNAL) < 0) {
     close(s);
     return -1;
@@ -138,7 +183,7 @@ static int session(int s, int argc, char **argv, int ack_timeout_ms) {
     return -1;
   }
   static uint8_t buf[1 << 20];
-  int acked = 0, acted = 0;
+  int acted = 0;
   for (;;) {
     ssize_t n;
     do n = recv(s, buf, sizeof buf - 1, 0);
@@ -155,11 +200,11 @@ static int session(int s, int argc, char **argv, int ack_timeout_ms) {
     const char *payload = (const char *)buf + 4;
     switch (type) {
       case F_ACK:
-        acked = 1;
         break;
       case F_COLD:
+        /* "local": the CLI must run in the caller's place (an attached terminal, stdin) */
         close(s);
-        return -1;
+        return strcmp(payload, "local") == 0 ? -2 : -1;
       case F_SPAWN: {
         acted = 1;
         /* the plan must stay where the child can read it: copy into an aligned buffer */
@@ -204,26 +249,166 @@ static int session(int s, int argc, char **argv, int ack_timeout_ms) {
       default:
         break;
     }
-    (void)acked;
   }
 }
 
-/* The shared warm server, if one listens. */
-static int try_warm(int argc, char **argv) {
-  const char *path = getenv("BERTH_RUNTIME_WARM_SOCKET");
-  if (!path || !*path) path = WARM_SOCKET;
+/* Where the warm server listens, and whether this launcher may start one there. */
+struct target {
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  int may_start;
+};
+
+static int warm_target(struct target *t) {
+  const char *explicit = getenv("BERTH_RUNTIME_WARM_SOCKET");
+  t->may_start = 0;
+  if (explicit && *explicit) {
+    if (strlen(explicit) >= sizeof t->path) return -1;
+    strcpy(t->path, explicit);
+    return 0;
+  }
+  if (geteuid() == 0) {
+    strcpy(t->path, WARM_SOCKET);
+  } else {
+    /* only a runtime dir that is really ours: anyone else could listen there */
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    struct stat st;
+    if (!xdg || xdg[0] != '/' || lstat(xdg, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+      return -1;
+    int w = snprintf(t->path, sizeof t->path, "%s/%s", xdg, WARM_NAME);
+    if (w < 0 || (size_t)w >= sizeof t->path) return -1;
+  }
+  t->may_start = 1;
+  return 0;
+}
+
+/*
+ * The proof that we may use the server: an fd of the server's own (an unlinked
+ * file named in "<socket>.lock"), reopened through /proc/<pid>/fd. The kernel
+ * lets only a process that may ptrace-read the server open it (same uids and
+ * gids, a superset of its capabilities, LSM ptrace rules), so a caller that
+ * dropped privileges the server holds cannot borrow them.
+ */
+static int open_proof(const char *path) {
+  char lock[PATH_MAX], text[64];
+  snprintf(lock, sizeof lock, "%s.lock", path);
+  int fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  text[n] = 0;
+  int pid = 0, num = -1;
+  if (sscanf(text, "%d %d", &pid, &num) != 2 || pid <= 0 || num < 0) return -1;
+  char where[64];
+  snprintf(where, sizeof where, "/proc/%d/fd/%d", pid, num);
+  return open(where, O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * The shared warm server, if one listens at t->path. *no_server is set when
+ * nobody listens there (no socket, or a stale one), so we may start one.
+ */
+static int try_warm(const struct target *t, int argc, char **argv, int *no_server) {
+  *no_server = 0;
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof addr.sun_path) return -1;
-  strcpy(addr.sun_path, path);
+  strcpy(addr.sun_path, t->path);
   int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0) return -1;
   if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    *no_server = errno == ENOENT || errno == ECONNREFUSED;
     close(s);
     return -1;
   }
-  return session(s, argc, argv, ACK_TIMEOUT_MS);
+  /* who we are (namespaces, cgroup: the server compares them with its own) and the proof */
+  int self = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int proof = open_proof(t->path);
+  if (self < 0 || proof < 0) {
+    if (self >= 0) close(self);
+    if (proof >= 0) close(proof);
+    close(s);
+    return -1;
+  }
+  int extra[2] = {self, proof};
+  int code = session(s, argc, argv, extra, 2, ACK_TIMEOUT_MS);
+  close(self);
+  close(proof);
+  return code;
+}
+
+static void close_from(int lowest) {
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, (unsigned)lowest, ~0U, 0) == 0) return;
+#endif
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return;
+  int skip = dirfd(d);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] != '.' && fd >= lowest && fd != skip) close(fd);
+  }
+  closedir(d);
+}
+
+static void exec_node(char **args) {
+  const char *node = getenv("BERTH_NODE");
+  if (node && *node)
+    execv(node, args);
+  else
+    execvp("node", args);
+}
+
+/*
+ * No server on the default socket: start one, detached from the caller, and
+ * serve this request through it over a socket pair (as a cold call does
+ * through a private child), so the first call costs no more than a cold one.
+ * It is nobody's child (double fork; under a child subreaper such as
+ * containerd-shim or conmon it is reparented to that one), leads its own
+ * session, runs in /, and holds none of the caller's fds: a caller that waits
+ * for the runtime's stdio to close (conmon, containerd-shim) is not held up by
+ * it. Two launchers racing here start two servers; the one that loses the
+ * socket's lock serves its own launcher and exits.
+ */
+static int try_start(const struct target *t, int argc, char **argv, const char *bundle, long idle) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+  pid_t mid = fork();
+  if (mid < 0) {
+    close(sv[0]);
+    close(sv[1]);
+    return -1;
+  }
+  if (mid == 0) {
+    if (fork() != 0) _exit(0);
+    setsid();
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+      if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    if (chdir("/") < 0) _exit(127);
+    /* the server's end of the pair becomes fd 3, stdio /dev/null; every other fd of the caller's is closed */
+    if (sv[1] == 3) {
+      fcntl(3, F_SETFD, 0);
+    } else if (dup2(sv[1], 3) < 0)
+      _exit(127);
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0) _exit(127);
+    for (int fd = 0; fd < 3; fd++)
+      if (fd != null) dup2(null, fd);
+    close_from(4);
+    char idle_s[24];
+    snprintf(idle_s, sizeof idle_s, "%ld", idle);
+    char *args[] = {"node", (char *)bundle, "warm", "--socket", (char *)t->path, "--idle-timeout", idle_s, "--serve-fd", "3", NULL};
+    exec_node(args);
+    _exit(127);
+  }
+  close(sv[1]);
+  while (waitpid(mid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  return session(sv[0], argc, argv, NULL, 0, -1);
 }
 
 /*
@@ -231,7 +416,7 @@ static int try_warm(int argc, char **argv) {
  * way, so that the forks of the container still come from this small process
  * (forking Node itself copies its whole address space, twice).
  */
-static int try_private(int argc, char **argv, char **node_args, const char *node) {
+static int try_private(int argc, char **argv, char **node_args) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0) return -1;
   fcntl(sv[0], F_SETFD, FD_CLOEXEC);
@@ -246,17 +431,14 @@ static int try_private(int argc, char **argv, char **node_args, const char *node
     snprintf(num, sizeof num, "%d", sv[1]);
     setenv("BERTH_RUNTIME_SERVE_FD", num, 1);
     node_args[2] = NULL; /* the request carries the command line */
-    if (node && *node)
-      execv(node, node_args);
-    else
-      execvp("node", node_args);
+    exec_node(node_args);
     _exit(127);
   }
   close(sv[1]);
-  int code = session(sv[0], argc, argv, -1);
+  int code = session(sv[0], argc, argv, NULL, 0, -1);
   while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
   }
-  return code;
+  return code < 0 ? -1 : code;
 }
 
 static void fmt_limit(char *buf, size_t len, rlim_t v) {
@@ -264,6 +446,19 @@ static void fmt_limit(char *buf, size_t len, rlim_t v) {
     snprintf(buf, len, "unlimited");
   else
     snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+/* BERTH_RUNTIME_WARM_IDLE: seconds a server we start waits for the next call; 0: start none */
+static long warm_idle(void) {
+  const char *v = getenv("BERTH_RUNTIME_WARM_IDLE");
+  if (!v || !*v) return DEFAULT_IDLE_S;
+  char *end;
+  long s = strtol(v, &end, 10);
+  if (*end || s < 0) {
+    fprintf(stderr, "berth-runtime: BERTH_RUNTIME_WARM_IDLE=%s: want whole seconds (0: never start a warm server)\n", v);
+    return 0;
+  }
+  return s;
 }
 
 int main(int argc, char **argv) {
@@ -277,24 +472,35 @@ int main(int argc, char **argv) {
     snprintf(nofile_env, sizeof nofile_env, "%s", both);
   }
   unsetenv("NODE_EXTRA_CA_CERTS");
-  int plain = getenv("BERTH_RUNTIME_COLD") || (argc > 1 && strcmp(argv[1], "warm") == 0);
-  if (!plain) {
-    int code = try_warm(argc, argv);
-    if (code >= 0) return code;
-  }
 
   /* <root>/build/Release/berth-runtime -> <root>/dist/berth-runtime.cjs */
-  char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) {
     perror("berth-runtime: readlink /proc/self/exe");
     return 1;
   }
   exe[n] = 0;
-  char *slash = strrchr(exe, '/');
+  char dir[PATH_MAX];
+  memcpy(dir, exe, (size_t)n + 1);
+  char *slash = strrchr(dir, '/');
   if (slash) *slash = 0;
   char bundle[PATH_MAX + 64];
-  snprintf(bundle, sizeof bundle, "%s/../../dist/berth-runtime.cjs", exe);
+  snprintf(bundle, sizeof bundle, "%s/../../dist/berth-runtime.cjs", dir);
+
+  int plain = getenv("BERTH_RUNTIME_COLD") || (argc > 1 && strcmp(argv[1], "warm") == 0);
+  if (!plain) {
+    struct target t;
+    if (warm_target(&t) == 0) {
+      int no_server = 0;
+      int code = try_warm(&t, argc, argv, &no_server);
+      if (code >= 0) return code;
+      long idle = no_server && t.may_start ? warm_idle() : 0;
+      if (code == -1 && idle > 0) code = try_start(&t, argc, argv, bundle, idle);
+      if (code >= 0) return code;
+      /* a server saw the request and said it must run here: skip the private child */
+      if (code == -2) plain = 1;
+    }
+  }
 
   char **args = calloc((size_t)argc + 3, sizeof *args);
   if (!args) return 1;
@@ -303,17 +509,13 @@ int main(int argc, char **argv) {
   args[k++] = bundle;
   for (int i = 1; i < argc; i++) args[k++] = argv[i];
   args[k] = NULL;
-  const char *node = getenv("BERTH_NODE");
   if (!plain) {
     char *saved = args[2];
-    int code = try_private(argc, argv, args, node);
+    int code = try_private(argc, argv, args);
     if (code >= 0) return code;
     args[2] = saved; /* declined (an attached terminal, stdin): run the CLI here */
   }
-  if (node && *node)
-    execv(node, args);
-  else
-    execvp("node", args);
+  exec_node(args);
   fprintf(stderr, "berth-runtime: cannot run node: %m\n");
   return 127;
 }

@@ -51,7 +51,7 @@ commands:
   update    change the resource limits of a container (--resources FILE|-, or --memory, --cpu-quota ...)
   events    print a container's resource statistics (--stats) or stream them and OOM events
   features  print the features this runtime supports as JSON
-  warm      serve requests of bin/berth-runtime from this warm process (see README)
+  warm      serve bin/berth-runtime calls from this process (--socket P, --idle-timeout S; see README)
 
 global flags:
   --root DIR           state root (default /run/berth-runtime; not root: $XDG_RUNTIME_DIR/berth-runtime)
