@@ -276,6 +276,21 @@ static napi_value js_peer_uid(napi_env env, napi_callback_info info) {
   return make_i32(env, (int32_t)cred.uid);
 }
 
+/* peerCred(fd) -> [pid, uid, gid] of the process that connected (SO_PEERCRED) */
+static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  get_args(env, info, 1, argv);
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(arg_i32(env, argv[0]), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, errno, "SO_PEERCRED");
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, 3, &arr));
+  napi_set_element(env, arr, 0, make_i32(env, (int32_t)cred.pid));
+  napi_set_element(env, arr, 1, make_i32(env, (int32_t)cred.uid));
+  napi_set_element(env, arr, 2, make_i32(env, (int32_t)cred.gid));
+  return arr;
+}
+
 /* sendPacket(fd, data: Buffer, fds: number[]) */
 static napi_value js_send_packet(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -662,7 +677,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"waitpid", js_waitpid},       {"mkfifo", js_mkfifo},     {"sendFd", js_send_fd},
       {"setSubreaper", js_set_subreaper}, {"setWinsize", js_set_winsize}, {"setRaw", js_set_raw},
       {"setBlocking", js_set_blocking}, {"umount", js_umount}, {"listen", js_listen}, {"accept", js_accept},
-      {"peerUid", js_peer_uid}, {"sendPacket", js_send_packet}, {"recvPacket", js_recv_packet},
+      {"peerUid", js_peer_uid}, {"peerCred", js_peer_cred}, {"sendPacket", js_send_packet}, {"recvPacket", js_recv_packet},
       {"mknod", js_mknod}, {"lsetxattr", js_lsetxattr}, {"lgetxattr", js_lgetxattr}, {"llistxattr", js_llistxattr},
       {"mount", js_mount}, {"flock", js_flock}, {"bpfProgLoad", js_bpf_prog_load},
       {"bpfProgAttach", js_bpf_prog_attach}, {"bpfProgDetach", js_bpf_prog_detach},

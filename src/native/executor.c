@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -57,6 +58,59 @@ static char exec_path[4096];
 static char *argv_buf[4096];
 static char *env_buf[8192];
 static int current_step = -1;
+
+/*
+ * fds 3 .. preserve_end-1 are the caller's for --preserve-fds: the exec makes
+ * them inheritable. Where the caller left a gap there, a placeholder holds the
+ * number until the exec, so no fd of ours (the exec fifo, a slot, the pty) can
+ * land in the range and reach the container.
+ */
+static int preserve_end = 3;
+#define MAX_PRESERVED 4096
+static unsigned char placeholder[MAX_PRESERVED / 8];
+
+static void reserve_preserved(const uint8_t *plan) {
+  const struct berth_plan_header *h = (const struct berth_plan_header *)plan;
+  const struct berth_step *steps = (const struct berth_step *)(plan + sizeof *h);
+  for (uint32_t i = 0; i < h->nsteps; i++) {
+    int64_t n = steps[i].op == OP_EXEC ? steps[i].i2 : steps[i].op == OP_CLOSE_FDS ? steps[i].i0 : 0;
+    if (n > 0 && 3 + n > preserve_end) preserve_end = 3 + (int)(n < MAX_PRESERVED - 3 ? n : MAX_PRESERVED - 3);
+  }
+  if (syncfd >= 3 && syncfd < preserve_end) {
+    int high = fcntl(syncfd, F_DUPFD_CLOEXEC, preserve_end);
+    if (high >= 0) {
+      close(syncfd);
+      syncfd = high;
+    }
+  }
+  /* the launcher's placeholders (gaps it filled so that Node's fds stay out of the range) */
+  const char *held = getenv("BERTH_FD_PLACEHOLDERS");
+  for (const char *q = held; q && *q;) {
+    long fd = 0;
+    while (*q >= '0' && *q <= '9') fd = fd * 10 + (*q++ - '0');
+    if (fd >= 3 && fd < preserve_end) placeholder[fd / 8] |= (unsigned char)(1u << (fd % 8));
+    while (*q && (*q < '0' || *q > '9')) q++;
+  }
+  for (int fd = 3; fd < preserve_end; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int p = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (p < 0) continue;
+    if (p != fd) {
+      if (dup3(p, fd, O_CLOEXEC) < 0) {
+        close(p);
+        continue;
+      }
+      close(p);
+    }
+    placeholder[fd / 8] |= (unsigned char)(1u << (fd % 8));
+  }
+}
+
+/* The gaps in the preserved range are gaps again for the container. */
+static void release_placeholders(void) {
+  for (int fd = 3; fd < preserve_end; fd++)
+    if (placeholder[fd / 8] & (1u << (fd % 8))) close(fd);
+}
 
 /* ---- tiny helpers (no libc formatting: it may allocate) ---- */
 
@@ -586,6 +640,7 @@ static void do_exec(const struct berth_step *s) {
   split_list(str_at(s->s1), s->i0, argv_buf, sizeof argv_buf / sizeof *argv_buf);
   split_list(str_at(s->s2), s->i1, env_buf, sizeof env_buf / sizeof *env_buf);
   int preserved = (int)s->i2;
+  release_placeholders();
   reset_process(preserved);
   /* nothing of the runtime's may reach the container: every other fd goes (CVE-2024-21626) */
   if (syscall(SYS_close_range, 3 + preserved, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
@@ -893,6 +948,7 @@ pid_t berth_spawn(const uint8_t *plan, int *parent_fd) {
     close(sv[0]);
     syncfd = sv[1];
     plan_base = plan;
+    reserve_preserved(plan);
     for (int i = 0; i < BERTH_SLOTS; i++) slots[i] = -1;
     /* die with the runtime until the container is handed over */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);

@@ -42,6 +42,8 @@ export interface Binding {
   /** the next connection, or -1 after timeoutMs */
   accept(fd: number, timeoutMs: number): number;
   peerUid(fd: number): number;
+  /** SO_PEERCRED: [pid, uid, gid] of the connected process */
+  peerCred(fd: number): [number, number, number];
   sendPacket(fd: number, data: Buffer, fds: number[]): void;
   recvPacket(fd: number, timeoutMs: number): { data: Buffer; fds: number[] } | null;
   /** mknod(2); mode includes the type bits (S_IFCHR, S_IFBLK, S_IFIFO) */

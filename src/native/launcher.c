@@ -41,7 +41,7 @@ extern char **environ;
 pid_t berth_spawn(const uint8_t *plan, int *parent_fd);
 
 /* Frames shared with src/cli/runtime/warm.ts */
-enum { F_ACK = 1, F_SPAWN = 2, F_WAIT = 3, F_EXIT = 4, F_COLD = 5, F_SPAWNED = 6, F_WAITED = 7 };
+enum { F_ACK = 1, F_SPAWN = 2, F_WAIT = 3, F_EXIT = 4, F_COLD = 5, F_SPAWNED = 6, F_WAITED = 7, F_STDIO = 8 };
 #define WARM_SOCKET "/run/berth-runtime.warm.sock"
 #define WARM_NAME "berth-runtime.warm.sock"
 /* a busy server (one request at a time) must not stall us: past this, run cold */
@@ -49,6 +49,70 @@ enum { F_ACK = 1, F_SPAWN = 2, F_WAIT = 3, F_EXIT = 4, F_COLD = 5, F_SPAWNED = 6
 #define DEFAULT_IDLE_S 60
 
 static char nofile_env[72];
+/*
+ * Our own fds (the server socket, /proc/self, the proof, socket pairs) live at
+ * or above this: fds 3 .. 3+N-1 are the caller's for `--preserve-fds N`, and
+ * the executor makes them inheritable in the container, so one of ours that
+ * landed in a gap there would reach the container (a socket to the server, a
+ * host /proc directory: CVE-2024-21626's class).
+ */
+static int fd_floor = 3;
+
+/* `fd` moved to fd_floor or above (close-on-exec); -1 (and `fd` closed) when that fails. */
+static int lift(int fd) {
+  if (fd < 0 || fd >= fd_floor) return fd;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, fd_floor);
+  close(fd);
+  return high;
+}
+
+/*
+ * Fill the gaps the caller left in 3 .. fd_floor-1 with /dev/null, inherited
+ * by Node: otherwise Node's own fds (epoll, its pipes) land there and the
+ * executor passes them to the container as "preserved". The executor closes
+ * the ones named in BERTH_FD_PLACEHOLDERS before the container's execve, so
+ * the container sees the caller's gaps as gaps.
+ */
+static void hold_gaps(void) {
+  static char list[8192];
+  size_t k = 0;
+  list[0] = 0;
+  for (int fd = 3; fd < fd_floor; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int p = open("/dev/null", O_RDONLY);
+    if (p < 0) break;
+    if (p != fd) {
+      if (dup2(p, fd) < 0) {
+        close(p);
+        continue;
+      }
+      close(p);
+    }
+    int w = snprintf(list + k, sizeof list - k, "%s%d", k ? "," : "", fd);
+    if (w < 0 || (size_t)w >= sizeof list - k) break;
+    k += (size_t)w;
+  }
+  if (k) setenv("BERTH_FD_PLACEHOLDERS", list, 1);
+  else unsetenv("BERTH_FD_PLACEHOLDERS");
+}
+
+/* 3 + the largest --preserve-fds N on the command line (the runtime's flag, before or after the subcommand). */
+static int preserve_floor(int argc, char **argv) {
+  long most = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *v = NULL;
+    if (strcmp(argv[i], "--preserve-fds") == 0 && i + 1 < argc)
+      v = argv[i + 1];
+    else if (strncmp(argv[i], "--preserve-fds=", 15) == 0)
+      v = argv[i] + 15;
+    if (!v) continue;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end == 0 && n > most) most = n;
+  }
+  if (most > 65536) most = 65536;
+  return 3 + (int)most;
+}
 /* realpath of this binary: the server serves only its own build */
 static char exe[PATH_MAX];
 
@@ -75,6 +139,31 @@ static int send_frame(int s, uint32_t type, const char *payload, int fd) {
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
   }
   return sendmsg(s, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* One SOCK_SEQPACKET message of `len` bytes with `nfds` fds attached (SCM_RIGHTS). */
+static int send_fds(int s, const void *data, size_t len, const int *fds, int nfds) {
+  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+  union {
+    char b[CMSG_SPACE(sizeof(int) * 8)];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds > 0) {
+    if (nfds > 8) return -1;
+    mh.msg_control = u.b;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+  }
+  ssize_t r;
+  do r = sendmsg(s, &mh, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -1 : 0;
 }
 
 /* JSON string escaping for the request; 0 when it does not fit */
@@ -158,22 +247,10 @@ static int session(int s, int argc, char **argv, const int *extra, int nextra, i
     close(s);
     return -1;
   }
-  int fds[5] = {0, 1, 2, -1, -1};
-  int nfds = 3;
-  for (int i = 0; i < nextra && nfds < 5; i++) fds[nfds++] = extra[i];
-  struct iovec iov = {.iov_base = req, .iov_len = k};
-  union {
-    char b[CMSG_SPACE(sizeof fds)];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-  memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-  if (sendmsg(s, &mh, MSG_NOSIGNAL) < 0) {
+  /* the request, with the `extra` fds (our /proc/self and the proof) only: our stdio goes
+   * after the server's ack, so a busy server that never takes the request does not hold
+   * the caller's pipes open (containerd-shim and conmon wait for them to close) */
+  if (send_fds(s, req, k, extra, nextra) < 0) {
     close(s);
     return -1;
   }
@@ -186,8 +263,14 @@ static int session(int s, int argc, char **argv, const int *extra, int nextra, i
   int acted = 0;
   for (;;) {
     ssize_t n;
-    do n = recv(s, buf, sizeof buf - 1, 0);
+    /* MSG_TRUNC: the real length, so a frame that does not fit is refused, never used cut short */
+    do n = recv(s, buf, sizeof buf - 1, MSG_TRUNC);
     while (n < 0 && errno == EINTR);
+    if (n >= (ssize_t)sizeof buf - 1) {
+      close(s);
+      fprintf(stderr, "berth-runtime: a frame from the warm runtime is over %zu bytes\n", sizeof buf - 1);
+      return 1;
+    }
     if (n < 4) {
       close(s);
       if (!acted) return -1;
@@ -199,8 +282,14 @@ static int session(int s, int argc, char **argv, const int *extra, int nextra, i
     memcpy(&type, buf, 4);
     const char *payload = (const char *)buf + 4;
     switch (type) {
-      case F_ACK:
+      case F_ACK: {
+        int stdio[3] = {0, 1, 2};
+        if (send_fds(s, "\x08\0\0\0", 4, stdio, 3) < 0) {
+          close(s);
+          return -1;
+        }
         break;
+      }
       case F_COLD:
         /* "local": the CLI must run in the caller's place (an attached terminal, stdin) */
         close(s);
@@ -258,6 +347,29 @@ struct target {
   int may_start;
 };
 
+/* Whether we are the host's root, not root of a user namespace (rootless podman): uid_map is the identity. */
+static int host_root(void) {
+  char buf[128];
+  int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  unsigned long a = 1, b = 1, c = 0;
+  char rest[8] = "";
+  return sscanf(buf, " %lu %lu %lu %7s", &a, &b, &c, rest) == 3 && a == 0 && b == 0 && c == 4294967295UL;
+}
+
+/* The directory of a socket path (a static buffer). */
+static const char *xdg_dir_of(const char *path) {
+  static char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) *slash = 0;
+  return dir;
+}
+
 static int warm_target(struct target *t) {
   const char *explicit = getenv("BERTH_RUNTIME_WARM_SOCKET");
   t->may_start = 0;
@@ -266,8 +378,11 @@ static int warm_target(struct target *t) {
     strcpy(t->path, explicit);
     return 0;
   }
-  if (geteuid() == 0) {
+  if (geteuid() == 0 && host_root()) {
     strcpy(t->path, WARM_SOCKET);
+    /* a /run we cannot write (a read-only or foreign /run): no server to start there */
+    t->may_start = access("/run", W_OK) == 0;
+    return 0;
   } else {
     /* only a runtime dir that is really ours: anyone else could listen there */
     const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -277,7 +392,7 @@ static int warm_target(struct target *t) {
     int w = snprintf(t->path, sizeof t->path, "%s/%s", xdg, WARM_NAME);
     if (w < 0 || (size_t)w >= sizeof t->path) return -1;
   }
-  t->may_start = 1;
+  t->may_start = access(xdg_dir_of(t->path), W_OK) == 0;
   return 0;
 }
 
@@ -301,7 +416,9 @@ static int open_proof(const char *path) {
   if (sscanf(text, "%d %d", &pid, &num) != 2 || pid <= 0 || num < 0) return -1;
   char where[64];
   snprintf(where, sizeof where, "/proc/%d/fd/%d", pid, num);
-  return open(where, O_RDONLY | O_CLOEXEC);
+  /* O_PATH: nothing is read (a pid reused by a fifo's holder must not block us); the
+   * magic link is still followed only with ptrace-read access */
+  return open(where, O_PATH | O_CLOEXEC);
 }
 
 /*
@@ -314,16 +431,29 @@ static int try_warm(const struct target *t, int argc, char **argv, int *no_serve
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
   strcpy(addr.sun_path, t->path);
-  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  int s = lift(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (s < 0) return -1;
+  /* non-blocking: a server whose backlog is full (busy) answers EAGAIN at once, and we run cold */
   if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
     *no_server = errno == ENOENT || errno == ECONNREFUSED;
     close(s);
     return -1;
   }
-  /* who we are (namespaces, cgroup: the server compares them with its own) and the proof */
-  int self = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int proof = open_proof(t->path);
+  int fl = fcntl(s, F_GETFL);
+  if (fl < 0 || fcntl(s, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    close(s);
+    return -1;
+  }
+  /* only a server of our own uid gets our environment and may have us fork its plans */
+  struct ucred cred;
+  socklen_t clen = sizeof cred;
+  if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.uid != geteuid()) {
+    close(s);
+    return -1;
+  }
+  /* who we are (the server reads our namespaces and cgroup itself) and the proof */
+  int self = lift(open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  int proof = lift(open_proof(t->path));
   if (self < 0 || proof < 0) {
     if (self >= 0) close(self);
     if (proof >= 0) close(proof);
@@ -408,7 +538,9 @@ static int try_start(const struct target *t, int argc, char **argv, const char *
   close(sv[1]);
   while (waitpid(mid, NULL, 0) < 0 && errno == EINTR) {
   }
-  return session(sv[0], argc, argv, NULL, 0, -1);
+  int s = lift(sv[0]);
+  if (s < 0) return -1;
+  return session(s, argc, argv, NULL, 0, -1);
 }
 
 /*
@@ -435,7 +567,8 @@ static int try_private(int argc, char **argv, char **node_args) {
     _exit(127);
   }
   close(sv[1]);
-  int code = session(sv[0], argc, argv, NULL, 0, -1);
+  int s = lift(sv[0]);
+  int code = s < 0 ? -1 : session(s, argc, argv, NULL, 0, -1);
   while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
   }
   return code < 0 ? -1 : code;
@@ -472,6 +605,8 @@ int main(int argc, char **argv) {
     snprintf(nofile_env, sizeof nofile_env, "%s", both);
   }
   unsetenv("NODE_EXTRA_CA_CERTS");
+  fd_floor = preserve_floor(argc, argv);
+  hold_gaps();
 
   /* <root>/build/Release/berth-runtime -> <root>/dist/berth-runtime.cjs */
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);

@@ -1,6 +1,6 @@
 // The process: env, cwd, user, umask, rlimits, capabilities, no_new_privs, oom_score_adj, terminal, fds.
 import assert from "node:assert/strict";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { python, rtest, waitFor } from "./harness.js";
 
 rtest("env and cwd", (h) => {
@@ -81,6 +81,34 @@ rtest("the init gets only fds 0, 1 and 2 (no runtime or host fd leaks in)", (h) 
   const out = h.runOk(["sh", "-c", "exec ls /proc/self/fd"]);
   assert.deepEqual(out.trim().split(/\s+/).sort(), ["0", "1", "2", "3"]);
 });
+
+rtest(
+  "--preserve-fds N with gaps in the caller's fds: none of the runtime's own fds fills them",
+  (h) => {
+    // fd 3 is passed, 4..7 are not: the executor's, the launcher's and Node's fds (the exec fifo,
+    // a socket to a warm server, epoll) must not appear there in the container
+    const file = h.path("fd3.in");
+    writeFileSync(file, "three\n");
+    const fd = openSync(file, "r");
+    try {
+      const b = h.bundle([
+        "sh",
+        "-c",
+        "for f in 3 4 5 6 7 8 9; do [ -e /proc/$$/fd/$f ] && echo open $f $(readlink /proc/$$/fd/$f); done; echo end",
+      ]);
+      const r = h.rt(["run", "--preserve-fds", "5", "--bundle", b, h.id()], { extraFds: [fd] });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `open 3 ${file}\nend\n`);
+    } finally {
+      closeSync(fd);
+    }
+  },
+  {
+    skipFor: {
+      runc: "runc 1.1.5 fills the gaps with its own fds (an O_PATH fd of /sys/fs/cgroup, epoll, pipes): CVE-2024-21626's class",
+    },
+  },
+);
 
 rtest("--preserve-fds passes fd 3 on; without it fd 3 is closed", (h) => {
   const file = h.path("fd3.out");

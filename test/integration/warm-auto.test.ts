@@ -297,6 +297,18 @@ test("a caller in another mount namespace or cgroup is served cold, correctly", 
   assert.equal(moved.status, 0, moved.stderr);
   assert.equal(moved.stdout, "hi\n");
   assert.equal(moved.nodes.length, 1, "run by its own Node, not by the server");
+  // a caller confined further (no_new_privs, a capability dropped, other groups) is never
+  // served by the unconfined server: the server reads the caller's /proc entry itself
+  for (const prefix of [
+    ["setpriv", "--no-new-privs"],
+    ["setpriv", "--bounding-set", "-sys_module", "--inh-caps", "-sys_module"],
+    ["setpriv", "--groups", "4242"],
+  ]) {
+    const confined = run({ prefix });
+    assert.equal(confined.status, 0, `${prefix.join(" ")}: ${confined.stderr}`);
+    assert.equal(confined.stdout, "hi\n");
+    assert.equal(confined.nodes.length, 1, `${prefix.join(" ")}: run by its own Node, not by the server`);
+  }
   // the server is still there for its own context
   assert.ok(alive(pid));
   assert.deepEqual(run().nodes, []);

@@ -60,7 +60,7 @@ import { main } from "./main.js";
  */
 export const WARM_SOCKET = "/run/berth-runtime.warm.sock";
 
-const F = { Ack: 1, Spawn: 2, Wait: 3, Exit: 4, Cold: 5, Spawned: 6, Waited: 7 } as const;
+const F = { Ack: 1, Spawn: 2, Wait: 3, Exit: 4, Cold: 5, Spawned: 6, Waited: 7, Stdio: 8 } as const;
 
 const FLAGS: FlagSpec[] = [
   { name: "socket", type: "string" },
@@ -123,11 +123,14 @@ function fingerprint(files: string[]): string {
     .join(" ");
 }
 
-/** The lines of /proc/<pid>/status that decide what a process may do beyond its uid. */
+/**
+ * The lines of /proc/<pid>/status that decide what a process may do beyond its uid: its
+ * groups, capability sets, seccomp mode and filter count, no_new_privs.
+ */
 function confinement(status: string): string {
   return status
     .split("\n")
-    .filter((l) => /^(Seccomp|NoNewPrivs):/.test(l))
+    .filter((l) => /^(Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|Seccomp|Seccomp_filters|NoNewPrivs):/.test(l))
     .join("\n");
 }
 
@@ -220,23 +223,26 @@ function ownContext(proof: number): ServerContext {
 /** Why a caller on the socket is not served (it then runs cold), or undefined. */
 function declineReason(c: number, fds: number[], req: Request, ctx: ServerContext): string | undefined {
   const n = native();
-  if (fds.length !== 5) return `the request carries ${fds.length} fds, not stdio, /proc/self and the proof`;
-  const [, , , self, proof] = fds as [number, number, number, number, number];
-  const uid = n.peerUid(c);
+  if (fds.length !== 2) return `the request carries ${fds.length} fds, not /proc/self and the proof`;
+  const [, proof] = fds as [number, number];
+  // the process that connected, as the kernel says (never what it sent): it waits for our
+  // answer, so its pid is its own while we look
+  const [pid, uid] = n.peerCred(c);
   if (uid !== ctx.uid) return `uid ${uid} is not the server's ${ctx.uid}`;
   const p = fstatSync(proof, { bigint: true });
   if (p.dev !== ctx.proof.dev || p.ino !== ctx.proof.ino) return "the caller holds no proof it may ptrace the server";
   if (req.exe !== ctx.launcher) return `the caller is another build (${req.exe ?? "unknown"}, this is ${ctx.launcher})`;
-  const peer = `/proc/self/fd/${self}`;
+  const peer = `/proc/${pid}`;
   try {
+    if (readlinkSync(`${peer}/root`) !== readlinkSync("/proc/self/root")) return "the caller has another root directory";
     for (const [name, link] of ctx.ns)
       if (readlinkSync(`${peer}/ns/${name}`) !== link) return `the caller is in another ${name} namespace`;
     if (readFileSync(`${peer}/cgroup`, "utf8") !== readFileSync("/proc/self/cgroup", "utf8"))
       return "the caller is in another cgroup";
     if (confinement(readFileSync(`${peer}/status`, "utf8")) !== ctx.status)
-      return "the caller runs under another seccomp mode or no_new_privs";
+      return "the caller has other groups, capabilities, seccomp filters or no_new_privs";
   } catch (e) {
-    // the caller exited, or sent something that is not its /proc/self
+    // the caller exited meanwhile
     return `cannot read the caller's /proc entry: ${(e as Error).message}`;
   }
   return undefined;
@@ -272,21 +278,29 @@ export async function serveWarm(argv: string[], io: Io): Promise<number> {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   io.err(`berth-runtime: warm on ${path}\n`);
+  // the idle clock runs from the last request served: callers it declines do not keep it alive
+  let lastServed = Date.now();
+  let lastCheck = Date.now();
   for (;;) {
     let c = next ?? -1;
     const trusted = next !== undefined;
     next = undefined;
     // accept in slices so signals get their turn on the event loop
-    for (let waited = 0; c < 0; waited += 200) {
-      if (idle > 0 && waited >= idle) stop();
+    while (c < 0) {
+      if (idle > 0 && Date.now() - lastServed >= idle) stop();
       // a rebuilt berth must not leave its old server waiting for the idle timeout
-      if (waited % 5000 === 4800 && fingerprint(ctx.files) !== ctx.fingerprint) stop();
+      if (Date.now() - lastCheck >= 5000) {
+        lastCheck = Date.now();
+        if (fingerprint(ctx.files) !== ctx.fingerprint) stop();
+      }
       c = n.accept(lfd, 200);
       if (c < 0) await new Promise((r) => setImmediate(r));
     }
     let stale = false;
     try {
-      stale = (await serveOne(c, trusted ? undefined : ctx, io)) === "stale";
+      const outcome = await serveOne(c, trusted ? undefined : ctx, io);
+      if (outcome === "served") lastServed = Date.now();
+      stale = outcome === "stale";
     } catch (err) {
       io.err(`berth-runtime warm: ${(err as Error).message}\n`);
     } finally {
@@ -317,11 +331,11 @@ async function serveOne(c: number, ctx: ServerContext | undefined, log: Io): Pro
   const first = n.recvPacket(c, 1000);
   if (!first) return "declined";
   const fds = first.fds;
+  let applied = false;
+  // the server's umask, to restore after the request (read by setting, as Node wants)
+  const umask = process.umask(0o022);
+  process.umask(umask);
   try {
-    if (fds.length < 3) {
-      n.sendPacket(c, frame(F.Cold), []);
-      return "declined";
-    }
     const req = JSON.parse(first.data.toString()) as Request;
     if (ctx) {
       if (fingerprint(ctx.files) !== ctx.fingerprint) {
@@ -335,9 +349,15 @@ async function serveOne(c: number, ctx: ServerContext | undefined, log: Io): Pro
         return "declined";
       }
       applyEnv(req.env ?? []);
+      applied = true;
     }
     n.sendPacket(c, frame(F.Ack), []);
-    const [, out, err] = fds as [number, number, number];
+    // the caller's stdio comes only now (a request we never took must not hold its pipes)
+    const stdio = n.recvPacket(c, 10_000);
+    if (stdio) fds.push(...stdio.fds);
+    if (!stdio || stdio.data.readUInt32LE(0) !== F.Stdio || stdio.fds.length !== 3)
+      throw new Error("warm client sent no stdio after the ack");
+    const [, out, err] = stdio.fds as [number, number, number];
     const io: Io = { out: (s) => writeAll(out, s), err: (s) => writeAll(err, s) };
     process.chdir(req.cwd);
     process.umask(req.umask);
@@ -376,9 +396,17 @@ async function serveOne(c: number, ctx: ServerContext | undefined, log: Io): Pro
     n.sendPacket(c, frame(F.Exit, String(code)), []);
     return "served";
   } finally {
+    // the server's own state back first: nothing below may leave one caller's for the next
     setSpawner(undefined);
-    for (const fd of fds) closeSync(fd);
-    if (ctx) applyEnv(ctx.env);
+    if (ctx && applied) applyEnv(ctx.env);
     process.chdir("/");
+    process.umask(umask);
+    for (const fd of fds) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed: nothing to release
+      }
+    }
   }
 }
