@@ -70,7 +70,8 @@ const DEFAULT_SOCKET = "/run/berth-runtime.warm.sock";
 const plain = { BERTH_RUNTIME_WARM_SOCKET: "", BERTH_RUNTIME_COLD: "", BERTH_RUNTIME_WARM_IDLE: "" };
 const runtimes: Runtime[] = [
   { name: "berth cold", bin: berth, env: { ...plain, BERTH_RUNTIME_COLD: "1" } },
-  { name: "berth default", bin: berth, env: plain },
+  // auto-start is opt-in (BERTH_RUNTIME_WARM_IDLE > 0): see README "Warm mode"
+  { name: "berth auto", bin: berth, env: { ...plain, BERTH_RUNTIME_WARM_IDLE: "60" } },
   { name: "berth warm", bin: berth, env: { ...plain, BERTH_RUNTIME_WARM_SOCKET: warmSocket } },
 ];
 const server = spawn(berth, ["warm", "--socket", warmSocket], { stdio: "ignore" });
@@ -141,7 +142,7 @@ function stopDefault(): void {
     // no server
   }
 }
-const first: Runtime = { name: "berth first", bin: berth, env: plain };
+const first: Runtime = { name: "berth first", bin: berth, env: { ...plain, BERTH_RUNTIME_WARM_IDLE: "60" } };
 const noAuto: Runtime = { name: "berth no-auto", bin: berth, env: { ...plain, BERTH_RUNTIME_WARM_IDLE: "0" } };
 for (let i = 0; i < rounds; i++) {
   for (const r of [first, noAuto]) {

@@ -15,7 +15,7 @@
  * $XDG_RUNTIME_DIR/berth-runtime.warm.sock) a launcher that finds no server
  * starts one, detached, and hands it its own request over a private socket
  * pair, so the first call costs what a cold call costs; the server then stays
- * for BERTH_RUNTIME_WARM_IDLE seconds (default 60; 0: never start one).
+ * for BERTH_RUNTIME_WARM_IDLE seconds (default 0: never start one; opt-in).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -46,7 +46,12 @@ enum { F_ACK = 1, F_SPAWN = 2, F_WAIT = 3, F_EXIT = 4, F_COLD = 5, F_SPAWNED = 6
 #define WARM_NAME "berth-runtime.warm.sock"
 /* a busy server (one request at a time) must not stall us: past this, run cold */
 #define ACK_TIMEOUT_MS 200
-#define DEFAULT_IDLE_S 60
+/*
+ * Off unless asked for: a server started from a call is reparented to the
+ * caller's child subreaper, and conmon does not exit while it has children,
+ * so each container's conmon would live until the server idled out.
+ */
+#define DEFAULT_IDLE_S 0
 
 static char nofile_env[72];
 /*
