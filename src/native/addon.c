@@ -89,30 +89,6 @@ static napi_value make_i32(napi_env env, int32_t v) {
   return r;
 }
 
-/* sendmsg with SCM_RIGHTS for nfds fds (0..16), retrying on EINTR; -1 with errno on failure */
-static int send_with_fds(int s, const void *data, size_t len, const int *fds, int nfds) {
-  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-  union {
-    char b[CMSG_SPACE(sizeof(int) * 16)];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (nfds > 0) {
-    mh.msg_control = u.b;
-    mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-  }
-  ssize_t n;
-  do n = sendmsg(s, &mh, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n < 0 ? -1 : (int)n;
-}
-
 /* spawn(plan: Buffer) -> [pid, fd] */
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -212,7 +188,7 @@ static napi_value js_send_fd(napi_env env, napi_callback_info info) {
     return throw_errno(env, e, msg);
   }
   /* a stream socket may take a long payload in parts: the fd rides on the first */
-  int r = send_with_fds(sock, payload, len ? len : 1, &fd, 1);
+  ssize_t r = berth_send_fds(sock, payload, len ? len : 1, &fd, 1);
   size_t sent = r < 0 ? 0 : (size_t)r;
   while (r >= 0 && sent < len) {
     ssize_t n = send(sock, payload + sent, len - sent, MSG_NOSIGNAL);
@@ -308,7 +284,7 @@ static napi_value js_send_packet(napi_env env, napi_callback_info info) {
     napi_get_element(env, argv[2], i, &v);
     fds[i] = arg_i32(env, v);
   }
-  if (send_with_fds(fd, data, len, fds, (int)nfds) < 0) return throw_errno(env, errno, "sendPacket");
+  if (berth_send_fds(fd, data, len, fds, (int)nfds) < 0) return throw_errno(env, errno, "sendPacket");
   return NULL;
 }
 

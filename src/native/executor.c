@@ -515,6 +515,33 @@ static void do_caps(const struct berth_step *s) {
     if (sets[4] & (1ULL << cap)) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
 }
 
+ssize_t berth_send_fds(int s, const void *data, size_t len, const int *fds, int nfds) {
+  if (nfds < 0 || nfds > 16) {
+    errno = EINVAL;
+    return -1;
+  }
+  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+  union {
+    char b[CMSG_SPACE(sizeof(int) * 16)];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds > 0) {
+    mh.msg_control = u.b;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+  }
+  ssize_t r;
+  do r = sendmsg(s, &mh, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
 /* Send a message of `type` with `fd` attached (SCM_RIGHTS) and `text`. */
 static int send_fd_msg(uint32_t type, int fd, const char *text) {
   struct berth_msg m;
@@ -522,22 +549,7 @@ static int send_fd_msg(uint32_t type, int fd, const char *text) {
   m.type = type;
   m.step = current_step;
   str_append(m.text, m.text + sizeof m.text, text);
-  struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t r;
-  do r = sendmsg(syncfd, &mh, MSG_NOSIGNAL);
-  while (r < 0 && errno == EINTR);
-  return r < 0 ? -1 : 0;
+  return berth_send_fds(syncfd, &m, sizeof m, &fd, 1) < 0 ? -1 : 0;
 }
 
 static void do_open_pty(const struct berth_step *s) {

@@ -97,4 +97,13 @@ struct berth_msg {
   char text[240];
 };
 
+/*
+ * sendmsg of `len` bytes with `nfds` fds (0..16) attached as SCM_RIGHTS, EINTR
+ * retried, MSG_NOSIGNAL: the bytes sent, or -1 with errno. Shared by the
+ * executor, the launcher and the addon (src/native/executor.c).
+ */
+#include <stddef.h>
+#include <sys/types.h>
+ssize_t berth_send_fds(int s, const void *data, size_t len, const int *fds, int nfds);
+
 #endif

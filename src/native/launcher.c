@@ -38,6 +38,8 @@
 
 extern char **environ;
 
+#include "executor.h"
+
 pid_t berth_spawn(const uint8_t *plan, int *parent_fd);
 
 /* Frames shared with src/cli/runtime/warm.ts */
@@ -127,48 +129,7 @@ static int send_frame(int s, uint32_t type, const char *payload, int fd) {
   if (len > sizeof buf - 4) len = sizeof buf - 4;
   memcpy(buf, &type, 4);
   if (len) memcpy(buf + 4, payload, len);
-  struct iovec iov = {.iov_base = buf, .iov_len = 4 + len};
-  union {
-    char b[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (fd >= 0) {
-    mh.msg_control = u.b;
-    mh.msg_controllen = sizeof u.b;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
-  return sendmsg(s, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
-}
-
-/* One SOCK_SEQPACKET message of `len` bytes with `nfds` fds attached (SCM_RIGHTS). */
-static int send_fds(int s, const void *data, size_t len, const int *fds, int nfds) {
-  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-  union {
-    char b[CMSG_SPACE(sizeof(int) * 8)];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (nfds > 0) {
-    if (nfds > 8) return -1;
-    mh.msg_control = u.b;
-    mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-  }
-  ssize_t r;
-  do r = sendmsg(s, &mh, MSG_NOSIGNAL);
-  while (r < 0 && errno == EINTR);
-  return r < 0 ? -1 : 0;
+  return berth_send_fds(s, buf, 4 + len, &fd, fd >= 0 ? 1 : 0) < 0 ? -1 : 0;
 }
 
 /* JSON string escaping for the request; 0 when it does not fit */
@@ -255,7 +216,7 @@ static int session(int s, int argc, char **argv, const int *extra, int nextra, i
   /* the request, with the `extra` fds (our /proc/self and the proof) only: our stdio goes
    * after the server's ack, so a busy server that never takes the request does not hold
    * the caller's pipes open (containerd-shim and conmon wait for them to close) */
-  if (send_fds(s, req, k, extra, nextra) < 0) {
+  if (berth_send_fds(s, req, k, extra, nextra) < 0) {
     close(s);
     return -1;
   }
@@ -289,7 +250,7 @@ static int session(int s, int argc, char **argv, const int *extra, int nextra, i
     switch (type) {
       case F_ACK: {
         int stdio[3] = {0, 1, 2};
-        if (send_fds(s, "\x08\0\0\0", 4, stdio, 3) < 0) {
+        if (berth_send_fds(s, "\x08\0\0\0", 4, stdio, 3) < 0) {
           close(s);
           return -1;
         }
