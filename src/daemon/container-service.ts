@@ -227,8 +227,6 @@ export class ContainerService {
         containerDir: this.containerDir(id),
       });
       undo.push(() => prepared.release());
-      rec.Networks = prepared.networks;
-      rec.NetworkPorts = prepared.ports;
       writeFileSync(join(bundle, "config.json"), JSON.stringify(prepared.spec));
       const runtime = this.runtime(rec.Runtime);
       let { socket, client } = await this.o.shims.forNewContainer();
@@ -271,6 +269,10 @@ export class ContainerService {
           }),
         ),
       );
+      // the network's plugins ran beside the runtime's create: the init runs with its network
+      const net = await prepared.connected();
+      rec.Networks = net.networks;
+      rec.NetworkPorts = net.ports;
       await client.request({ op: "start", id });
       rec.Shim = socket;
       rec.HasBeenStarted = true;
@@ -932,6 +934,14 @@ export class ContainerService {
       const mounted = isMounted(join(this.bundleDir(rec.Id), "rootfs"));
       if (!rec.State.Running && mounted) unmountAll(join(this.bundleDir(rec.Id), "rootfs"));
     }
+    // networks whose release a killed berthd left unfinished (or never began)
+    await this.o.setup?.releaseOrphans((id) => {
+      try {
+        return this.store.get(id).State.Running;
+      } catch {
+        return false;
+      }
+    });
     // restart policies after a daemon (or host) restart: always, and unless-stopped not stopped by hand
     for (const rec of this.store.list()) {
       const p = rec.HostConfig.RestartPolicy?.Name;

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { mountAll, unmountAll } from "../snapshots/index.js";
 import { join } from "node:path";
-import { invalidArgument } from "../errors/index.js";
+import { describe, invalidArgument } from "../errors/index.js";
 import type { ImageRunConfig, LinuxResources, Process, Spec } from "../oci/index.js";
-import { type NetworkManager, type PortMapping, parseNetworkMode } from "../network/index.js";
+import { type Network, type NetworkManager, type PortMapping, parseNetworkMode } from "../network/index.js";
 import type { ContainerRecord, EndpointSettings } from "./container-store.js";
 import { writeContainerFiles } from "./container-files.js";
 import {
@@ -37,13 +37,24 @@ export interface ContainerSetupOptions {
   initPath?: string;
   /** another container by name or id, for the "container:<ref>" modes (throws NotFound) */
   container?: (ref: string) => ContainerRecord;
+  /** where a network release that ran in the background reports its failure */
+  log?: (msg: string) => void;
+}
+
+export interface Connected {
+  networks: Record<string, EndpointSettings>;
+  /** the published ports as the network made them (docker's NetworkSettings.Ports) */
+  ports: PortMap;
 }
 
 export interface Prepared {
   spec: Spec;
-  networks: Record<string, EndpointSettings>;
-  /** the published ports as the network made them (docker's NetworkSettings.Ports) */
-  ports: PortMap;
+  /**
+   * The container's network, once its plugins are done: they run while the runtime creates the
+   * container (which only needs the netns file); await this before `start`. It also writes the
+   * container's address into its /etc/hosts and those of its peers.
+   */
+  connected: () => Promise<Connected>;
   /** undo the network side (a start that failed later) */
   release: () => Promise<void>;
 }
@@ -55,6 +66,8 @@ export interface Prepared {
  */
 export class ContainerSetup {
   private readonly populating = new Map<string, Promise<void>>();
+  /** network releases still running in the background, per container */
+  private readonly releasing = new Map<string, Promise<void>>();
 
   constructor(private readonly o: ContainerSetupOptions) {}
 
@@ -95,37 +108,29 @@ export class ContainerSetup {
     const { rec, imageConfig, rootfs, containerDir } = a;
     const h = rec.HostConfig;
     const mode = parseNetworkMode(h.NetworkMode || "bridge");
-    const networks: Record<string, EndpointSettings> = {};
     let netns: string | undefined;
-    let ip: string | undefined;
-    let gateway: string | undefined;
-    const release = async () => this.teardown(rec);
+    // the network's plugins, started here and awaited by `connected` (or by `release`)
+    let plugins: Promise<Connected & { ip: string }> | undefined;
+    const release = async () => {
+      await plugins?.catch(() => {});
+      await this.teardown(rec);
+    };
     const volumeNames: string[] = [];
-    const ports: PortMap = {};
     const copyUps: CopyUp[] = [];
     const joined = this.joinedNamespaces(rec);
+    // its own earlier network must be gone (a restart); a host port it asks for must not be held
+    // by a container that is already gone
+    await this.releasing.get(rec.Id);
+    if (publishes(rec)) await this.settled();
     try {
+      let gateway: string | undefined;
       if (mode.kind === "bridge" || mode.kind === "network") {
         const net = mode.kind === "bridge" ? await this.o.networks.ensureDefault() : await this.o.networks.get(mode.name);
-        netns = await this.o.networks.createNetns(rec.Id);
-        const aliases = mode.kind === "network" ? hostNames(rec) : [];
-        const r = await this.o.networks.attach(rec.Id, net.name, { netns, aliases, portMappings: portMappings(rec) });
-        ip = r.ip;
-        gateway = r.gateway;
-        networks[net.name] = {
-          NetworkID: net.id,
-          IPAddress: r.ip,
-          IPPrefixLen: r.prefixLen,
-          Gateway: r.gateway,
-          MacAddress: r.mac,
-          Aliases: aliases,
-        };
-        // as the network published them, ports the plugin picked (HostPort "" or "0") included;
-        // HostConfig.PortBindings stays as requested (docker's NetworkSettings.Ports)
-        for (const p of r.ports) {
-          const key = `${p.containerPort}/${p.protocol}`;
-          ports[key] = [...(ports[key] ?? []), { HostIp: p.hostIP || "0.0.0.0", HostPort: String(p.hostPort) }];
-        }
+        gateway = net.gateway;
+        netns = await this.o.networks.createNetnsFile(rec.Id);
+        plugins = this.connect(rec, net, netns);
+        // not awaited yet: a failure surfaces from `connected` (or is swallowed by `release`)
+        plugins.catch(() => {});
       }
       // another container's network: its namespace, its names and its /etc files (docker's)
       const netDonor = mode.kind === "container" ? this.runningDonor(mode.container, "network") : undefined;
@@ -136,21 +141,23 @@ export class ContainerSetup {
       if (netDonor) rec.Config.Hostname = hostname;
       const peers = mode.kind === "network" ? await this.peers(mode.name, rec.Id) : [];
       const donorDir = netDonor ? join(this.o.dataRoot, "containers", netDonor.Id) : undefined;
+      // the /etc files, rewritten in place with the container's address once the plugins gave it
+      const writeFiles = (ip?: string) =>
+        writeContainerFiles({
+          dir: containerDir,
+          hostname,
+          ...(rec.Config.Domainname ? { domainname: rec.Config.Domainname } : {}),
+          ...(ip ? { ip } : {}),
+          networkMode: mode.kind === "host" ? "host" : (h.NetworkMode ?? "bridge"),
+          extraHosts: [...(h.ExtraHosts ?? []), ...peers.map((p) => `${p.name}:${p.ip}`)],
+          ...(gateway ? { hostGateway: gateway } : {}),
+          ...(h.Dns?.length ? { dns: h.Dns } : {}),
+          ...(h.DnsSearch?.length ? { dnsSearch: h.DnsSearch } : {}),
+          ...(h.DnsOptions?.length ? { dnsOptions: h.DnsOptions } : {}),
+        });
       const files = donorDir
         ? { hostname: join(donorDir, "hostname"), hosts: join(donorDir, "hosts"), resolvConf: join(donorDir, "resolv.conf") }
-        : writeContainerFiles({
-            dir: containerDir,
-            hostname,
-            ...(rec.Config.Domainname ? { domainname: rec.Config.Domainname } : {}),
-            ...(ip ? { ip } : {}),
-            networkMode: mode.kind === "host" ? "host" : (h.NetworkMode ?? "bridge"),
-            extraHosts: [...(h.ExtraHosts ?? []), ...peers.map((p) => `${p.name}:${p.ip}`)],
-            ...(gateway ? { hostGateway: gateway } : {}),
-            ...(h.Dns?.length ? { dns: h.Dns } : {}),
-            ...(h.DnsSearch?.length ? { dnsSearch: h.DnsSearch } : {}),
-            ...(h.DnsOptions?.length ? { dnsOptions: h.DnsOptions } : {}),
-          });
-      if (mode.kind === "network" && ip) this.announce(mode.name, rec, ip, peers);
+        : writeFiles();
       const user = resolveUser(rootfs, rec.Config.User || imageConfig.User || "", h.GroupAdd ?? []);
       // a static init: the container's rootfs may have no libc (Debian's tini-static; docker-init is one too)
       const initPath = this.o.initPath ?? ["/usr/bin/tini-static", "/usr/bin/docker-init"].find((p) => existsSync(p));
@@ -178,14 +185,61 @@ export class ContainerSetup {
       if (spec.process?.cwd) await ensureDirectory(rootfs, spec.process.cwd);
       for (const c of copyUps) await this.populate(rootfs, c);
       rec.VolumeNames = volumeNames;
-      return { spec, networks, ports, release };
+      const connected = async (): Promise<Connected> => {
+        if (!plugins) return { networks: {}, ports: {} };
+        const { ip, networks, ports } = await plugins;
+        writeFiles(ip);
+        if (mode.kind === "network") this.announce(mode.name, rec, ip, peers);
+        return { networks, ports };
+      };
+      return { spec, connected, release };
     } catch (e) {
       await release().catch(() => {});
       throw e;
     }
   }
 
-  /** The container stopped: its network goes (its netns and addresses). */
+  /** Runs a network's chain and the loopback plugin (independent: side by side) in a container's netns. */
+  private async connect(rec: ContainerRecord, net: Network, netns: string): Promise<Connected & { ip: string }> {
+    const mode = parseNetworkMode(rec.HostConfig.NetworkMode || "bridge");
+    const aliases = mode.kind === "network" ? hostNames(rec) : [];
+    const [attached, lo] = await Promise.allSettled([
+      this.o.networks.attach(rec.Id, net.name, { netns, aliases, portMappings: portMappings(rec) }),
+      this.o.networks.loopbackUp(rec.Id),
+    ]);
+    if (attached.status === "rejected") throw attached.reason;
+    if (lo.status === "rejected") throw lo.reason;
+    const r = attached.value;
+    const networks: Record<string, EndpointSettings> = {
+      [net.name]: {
+        NetworkID: net.id,
+        IPAddress: r.ip,
+        IPPrefixLen: r.prefixLen,
+        Gateway: r.gateway,
+        MacAddress: r.mac,
+        Aliases: aliases,
+      },
+    };
+    // as the network published them, ports the plugin picked (HostPort "" or "0") included;
+    // HostConfig.PortBindings stays as requested (docker's NetworkSettings.Ports)
+    const ports: PortMap = {};
+    for (const p of r.ports) {
+      const key = `${p.containerPort}/${p.protocol}`;
+      ports[key] = [...(ports[key] ?? []), { HostIp: p.hostIP || "0.0.0.0", HostPort: String(p.hostPort) }];
+    }
+    return { ip: r.ip, networks, ports };
+  }
+
+  /**
+   * The container stopped: its network goes (its netns and addresses). Its processes are gone,
+   * so nothing can use the namespace any more: unless it published ports (which a new container
+   * may want at once: `rm -f web && run -p 80:80 ...`), the CNI DEL chain and the netns removal
+   * (~80 ms of plugin and iptables execs on the default bridge) run in the background, and the
+   * container's exit, removal and `run --rm` do not wait for them. A start of the same container,
+   * one that asks for a host port or a fixed address, a network removal and berthd's shutdown
+   * wait for them (`settled`); a berthd killed meanwhile finishes them at its next start
+   * (`releaseOrphans`).
+   */
   async teardown(rec: ContainerRecord): Promise<void> {
     // a shareable /dev/shm goes with the container (containers that joined it keep their mount)
     if (rec.HostConfig.IpcMode === "shareable") unmountAll(this.shmDir(rec));
@@ -196,8 +250,44 @@ export class ContainerSetup {
       const ip = rec.Networks[mode.name]?.IPAddress;
       if (ip) this.withdraw(rec, ip, await this.peers(mode.name, rec.Id));
     }
-    await this.o.networks.detach(rec.Id);
-    await this.o.networks.removeNetns(rec.Id);
+    const release = this.releaseNetwork(rec.Id);
+    if (publishes(rec)) await release;
+  }
+
+  /** Starts (after any earlier one for the same container) the release of a container's network. */
+  private releaseNetwork(id: string): Promise<void> {
+    const job = (this.releasing.get(id) ?? Promise.resolve()).then(async () => {
+      try {
+        await this.o.networks.detach(id);
+      } finally {
+        await this.o.networks.removeNetns(id);
+      }
+    });
+    const tracked = job.catch((err) => this.o.log?.(`network release of ${id.slice(0, 12)}: ${describe(err)}`));
+    this.releasing.set(id, tracked);
+    void tracked.finally(() => {
+      if (this.releasing.get(id) === tracked) this.releasing.delete(id);
+    });
+    return job;
+  }
+
+  /** Every network release started so far has finished (successfully or not). */
+  async settled(): Promise<void> {
+    while (this.releasing.size > 0) await Promise.all(this.releasing.values());
+  }
+
+  /**
+   * At berthd's start: the networks of containers that are not running (removed, or stopped while
+   * berthd was down or in the middle of releasing them) are released, in the background.
+   */
+  async releaseOrphans(running: (id: string) => boolean): Promise<void> {
+    const ids = new Set(await this.o.networks.containersWithAttachments());
+    try {
+      for (const name of readdirSync(this.o.networks.runDir)) if (/^[0-9a-f]{64}$/.test(name)) ids.add(name);
+    } catch {
+      // no netns dir yet
+    }
+    for (const id of ids) if (!running(id) && !this.releasing.has(id)) void this.releaseNetwork(id).catch(() => {});
   }
 
   /** The container is removed: with `volumes`, its anonymous volumes go too (docker rm -v). */
@@ -377,6 +467,9 @@ function nsPath(rec: ContainerRecord, type: "net" | "pid" | "ipc"): string {
 function hostNames(rec: ContainerRecord): string[] {
   return [rec.Name.slice(1), rec.Id.slice(0, 12), ...(rec.Config.Hostname ? [rec.Config.Hostname] : [])];
 }
+
+/** Whether a container publishes ports (`-p`): its network is released before anyone goes on. */
+const publishes = (rec: ContainerRecord) => portMappings(rec).length > 0;
 
 function portMappings(rec: ContainerRecord): PortMapping[] {
   const out: PortMapping[] = [];

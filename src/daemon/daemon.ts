@@ -52,6 +52,7 @@ export class Daemon {
   readonly volumes: VolumeStore;
   containers!: ContainerService;
   networks!: NetworkManager;
+  setup!: ContainerSetup;
   shims!: ShimManager;
   warm: WarmRuntime | undefined;
   readonly log: (msg: string) => void;
@@ -133,7 +134,9 @@ export class Daemon {
       networks: d.networks,
       volumes: d.volumes,
       container: (ref) => d.containers.get(ref),
+      log: d.log,
     });
+    d.setup = setup;
     d.containers = new ContainerService({
       images,
       shims: d.shims,
@@ -148,6 +151,21 @@ export class Daemon {
     });
     await d.containers.recover();
     return d;
+  }
+
+  /** Waits (up to `timeoutMs`) for the network releases still running in the background. */
+  async drain(timeoutMs = 15_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.setup.settled(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.log(`shutdown: network releases still running after ${timeoutMs / 1000} s; the next start finishes them`);
+          resolve();
+        }, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   close(): void {
@@ -299,6 +317,8 @@ export class Daemon {
       const ref = p.path[0] as string;
       if (Daemon.BUILTIN_NETWORKS.includes(ref)) throw invalidArgument(`${ref} is a pre-defined network and cannot be removed`);
       const n = await this.networks.get(ref);
+      // containers that left it may still be releasing their addresses
+      await this.setup.settled();
       await this.networks.remove(n.id);
       this.events.publish("network", "destroy", n.id, { name: n.name, type: "bridge" });
       return { status: 204 };

@@ -90,6 +90,8 @@ export function registerSystemRoutes(d: Daemon, api: ApiServer): void {
 
   api.route("POST", "/networks/prune", async () => {
     const deleted: string[] = [];
+    // containers that left a network may still be releasing their addresses
+    await d.setup.settled();
     for (const n of await d.networks.list()) {
       if (n.name === "bridge") continue;
       if ((await d.networks.attachments(n.name)).length) continue;

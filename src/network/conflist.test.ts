@@ -15,7 +15,7 @@ const net: Network = {
   created: "2026-01-01T00:00:00.000Z",
 };
 
-test("a plain network is one bridge plugin with host-local IPAM, gateway, masquerade and hairpin", () => {
+test("a plain network is one bridge plugin with host-local IPAM, gateway and hairpin; masquerade is the network's rule, not ipMasq", () => {
   const list = buildConfList(net, { ipamDataDir: "/var/lib/berth/network/ipam" });
   assert.equal(list.cniVersion, "1.0.0");
   assert.equal(list.name, "app");
@@ -24,7 +24,7 @@ test("a plain network is one bridge plugin with host-local IPAM, gateway, masque
       type: "bridge",
       bridge: "br-abababababab",
       isGateway: true,
-      ipMasq: true,
+      ipMasq: false,
       hairpinMode: true,
       ipam: {
         type: "host-local",
@@ -36,7 +36,7 @@ test("a plain network is one bridge plugin with host-local IPAM, gateway, masque
   ]);
 });
 
-test("ports chain portmap with snat and the runtimeConfig; internal drops masquerade and the default route", () => {
+test("ports chain portmap with snat and the runtimeConfig; internal drops the default route", () => {
   const list = buildConfList(
     { ...net, internal: true },
     {

@@ -28,8 +28,9 @@ export interface ConfListOptions {
 
 /**
  * The plugin chain that connects a container to `network`, docker's bridge driver in CNI terms:
- * bridge (host-local IPAM, the bridge as gateway, masquerade unless internal, hairpin so a
- * container reaches itself through a published port) -> portmap (DNAT, with SNAT so
+ * bridge (host-local IPAM, the bridge as gateway, hairpin so a container reaches itself through
+ * a published port; masquerade is the network's one rule, as docker's, not the plugin's
+ * per-container ipMasq: iptables.ts `masqueradeRule`) -> portmap (DNAT, with SNAT so
  * 127.0.0.1:<port> works from the host) -> firewall (only where FORWARD drops by default).
  */
 export function buildConfList(network: Network, opts: ConfListOptions): NetworkConfList {
@@ -37,7 +38,7 @@ export function buildConfList(network: Network, opts: ConfListOptions): NetworkC
     type: "bridge",
     bridge: network.bridge,
     isGateway: true,
-    ipMasq: !network.internal,
+    ipMasq: false,
     hairpinMode: true,
     ipam: {
       type: "host-local",

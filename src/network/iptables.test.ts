@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseTable, planPrune, planSweep, splitRule } from "./iptables.js";
+import { masqueradeRule, parseTable, planPrune, planSweep, splitRule } from "./iptables.js";
 
 // `iptables -t nat -S` with one portmapped container (c1) and one plain one (c2), as plugins 1.1.1 leave it
 const nat = `-P PREROUTING ACCEPT
@@ -100,4 +100,25 @@ test("planPrune removes firewall's chains when only the admin jump is left", () 
   );
   const busy = `${filter}-A CNI-FORWARD -d 10.231.0.2/32 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n`;
   assert.deepEqual(planPrune("filter", parseTable(busy)), []);
+});
+
+test("masqueradeRule is docker's: the subnet leaving through another interface than its bridge, named by network", () => {
+  const rule = masqueradeRule({ name: "app", id: "ab".repeat(32), subnet: "10.231.5.0/24", bridge: "br-abababababab" });
+  assert.deepEqual(rule, [
+    "POSTROUTING",
+    "-s",
+    "10.231.5.0/24",
+    "!",
+    "-o",
+    "br-abababababab",
+    "-m",
+    "comment",
+    "--comment",
+    "berth masquerade app abababababab",
+    "-j",
+    "MASQUERADE",
+  ]);
+  // what iptables -S prints for it reads back as the same words
+  const printed = `-A POSTROUTING -s 10.231.5.0/24 ! -o br-abababababab -m comment --comment "berth masquerade app abababababab" -j MASQUERADE`;
+  assert.deepEqual(splitRule(printed).slice(1), rule);
 });

@@ -125,6 +125,47 @@ export async function pruneSharedChains(): Promise<void> {
   }
 }
 
+/**
+ * docker's masquerade, one rule per network: what leaves the subnet through another interface
+ * than the network's bridge goes out with the host's address. One rule made once per network
+ * instead of the bridge plugin's ipMasq (a chain and ~8 iptables calls per container and as many
+ * again at DEL, ~60 ms of every container's start on this VM).
+ */
+export function masqueradeRule(network: { name: string; id: string; subnet: string; bridge: string }): string[] {
+  const comment = `berth masquerade ${network.name} ${network.id.slice(0, 12)}`;
+  return [
+    "POSTROUTING",
+    "-s",
+    network.subnet,
+    "!",
+    "-o",
+    network.bridge,
+    "-m",
+    "comment",
+    "--comment",
+    comment,
+    "-j",
+    "MASQUERADE",
+  ];
+}
+
+/** Adds a network's masquerade rule unless it is there. */
+export async function ensureMasquerade(network: Parameters<typeof masqueradeRule>[0]): Promise<void> {
+  const rule = masqueradeRule(network);
+  const check = await execProgram("iptables", ["-w", "-t", "nat", "-C", ...rule]);
+  if (check.code === 0) return;
+  await iptables("nat", ["-A", ...rule]);
+}
+
+/** Removes a network's masquerade rule (every copy of it); nothing to do when there is none. */
+export async function removeMasquerade(network: Parameters<typeof masqueradeRule>[0]): Promise<void> {
+  const rule = masqueradeRule(network);
+  for (let i = 0; i < 16; i++) {
+    const del = await execProgram("iptables", ["-w", "-t", "nat", "-D", ...rule]);
+    if (del.code !== 0) return;
+  }
+}
+
 /** Whether portmap's DNAT jump for one attachment is in place (nat table). */
 export async function hasPortRules(network: string, containerId: string): Promise<boolean> {
   const marker = `dnat name: "${network}" id: "${containerId}"`;

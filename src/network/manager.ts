@@ -5,14 +5,17 @@ import { type Cidr, contains, formatCidr, formatIPv4, lastOf, overlaps, parseCid
 import { addChain, type ChainRuntime, checkChain, delChain } from "./cni-chain.js";
 import { defaultCniPath, invokePlugin, pluginVersions } from "./cni-plugin.js";
 import { containerAddress } from "./cni-result.js";
-import { buildConfList, cniVersion } from "./conflist.js";
+import { type NetworkConfList, buildConfList, cniVersion } from "./conflist.js";
 import { checkKernelSupport, deleteLink, ensureIpForward, forwardDropsByDefault, hostRoutes } from "./host.js";
-import { hasPortRules, pruneSharedChains, sweepAttachmentRules } from "./iptables.js";
+import { ensureMasquerade, hasPortRules, pruneSharedChains, removeMasquerade, sweepAttachmentRules } from "./iptables.js";
 import { reservedNetworkNames, validateContainerId, validateInterfaceName, validateNetworkName } from "./names.js";
 import { createNetnsFile, netnsExists, netnsPath, removeNetnsFile } from "./netns.js";
 import { assignHostPorts, checkPortConflicts, normalizePorts } from "./ports.js";
 import { type AttachmentRecord, NetworkStore } from "./store.js";
 import type { AttachOptions, AttachResult, Attachment, CreateNetworkOptions, Network } from "./types.js";
+
+/** Whether a plugin chain creates or prunes chains that all containers share (portmap, firewall). */
+const usesSharedChains = (list: NetworkConfList) => list.plugins.some((p) => p.type === "portmap" || p.type === "firewall");
 
 /** The default network's name: `docker run` without `--network` lands here. */
 export const defaultNetworkName = "bridge";
@@ -49,6 +52,8 @@ export class NetworkManager {
   #tail: Promise<unknown> = Promise.resolve();
   #kernelChecked: Promise<void> | undefined;
   readonly #pluginsChecked = new Map<string, Promise<void>>();
+  /** networks whose masquerade rule this manager has seen in place */
+  readonly #masquerading = new Set<string>();
 
   constructor(opts: NetworkManagerOptions) {
     this.stateDir = opts.stateDir;
@@ -167,6 +172,8 @@ export class NetworkManager {
         throw failedPrecondition(`remove network "${network.name}": containers are attached (${ids})`);
       }
       await deleteLink(network.bridge);
+      await removeMasquerade(network);
+      this.#masquerading.delete(network.id);
       await this.#store.deleteNetwork(network);
     });
   }
@@ -181,7 +188,19 @@ export class NetworkManager {
    * its path. Idempotent; a failure leaves no file or mount behind.
    */
   async createNetns(containerId: string): Promise<string> {
-    const file = await createNetnsFile(this.runDir, containerId);
+    const file = await this.createNetnsFile(containerId);
+    await this.loopbackUp(containerId);
+    return file;
+  }
+
+  /** The netns file alone (`lo` still down: `loopbackUp`, which may run beside `attach`). */
+  createNetnsFile(containerId: string): Promise<string> {
+    return createNetnsFile(this.runDir, containerId);
+  }
+
+  /** Brings `lo` up in a container's netns (the loopback plugin); on failure the netns goes. */
+  async loopbackUp(containerId: string): Promise<void> {
+    const file = this.netnsPath(containerId);
     try {
       await this.#checkPlugin("loopback");
       const config = { cniVersion, name: "loopback", type: "loopback" };
@@ -200,7 +219,6 @@ export class NetworkManager {
       });
       throw internal(`create network namespace for container ${containerId}: bring up lo`, e);
     }
-    return file;
   }
 
   /** Unmounts and removes a container's netns file (detach first: DEL needs the namespace). Idempotent. */
@@ -216,7 +234,10 @@ export class NetworkManager {
   async attach(containerId: string, networkRef: string, opts: AttachOptions): Promise<AttachResult> {
     validateContainerId(containerId);
     if (opts.ifname !== undefined) validateInterfaceName(opts.ifname);
-    return this.#locked(async () => {
+    // the records (addresses asked for, ports) are decided under the lock; a chain that touches
+    // only this container's own objects (bridge + host-local: its veth, its lease) then runs
+    // outside it, so one container's plugins do not queue behind another's
+    const reserved = await this.#locked(async () => {
       const network = await this.get(networkRef);
       const what = `attach container ${containerId} to network "${network.name}"`;
       const all = await this.#store.attachments();
@@ -250,6 +271,10 @@ export class NetworkManager {
       const ports = await assignHostPorts(wanted, inUse);
 
       await this.#checkHost(network, ports.length > 0);
+      if (!network.internal && !this.#masquerading.has(network.id)) {
+        await ensureMasquerade(network);
+        this.#masquerading.add(network.id);
+      }
       const firewall = await forwardDropsByDefault();
       if (firewall) await this.#checkPlugin("firewall");
       const confList = buildConfList(network, {
@@ -277,28 +302,46 @@ export class NetworkManager {
       };
       await this.#store.init();
       await this.#store.putAttachment(record);
-      const rt: ChainRuntime = { containerId, netns: opts.netns, ifname, args: cniArgs, cniPath: this.cniPath };
-      let result: unknown;
-      try {
-        result = await addChain(confList, rt);
-      } catch (e) {
-        // addChain undid its plugins; the record goes too
-        await this.#store.deleteAttachment(record);
-        if (ports.length > 0 || firewall) await pruneSharedChains().catch(() => {});
-        throw withContext(what, e);
-      }
-      let address: ReturnType<typeof containerAddress>;
-      try {
-        address = containerAddress(result, ifname, network.gateway);
-      } catch (e) {
-        await delChain(confList, result, rt).catch(() => {});
-        await this.#store.deleteAttachment(record);
-        throw withContext(what, e);
-      }
-      const done: AttachmentRecord = { ...record, ...address, state: "attached", result };
-      await this.#store.putAttachment(done);
-      return { ...address, ifname, ports };
+      const shared = usesSharedChains(confList);
+      if (!shared) return { record, what, network };
+      // portmap and firewall create and prune chains that every container shares: in the lock
+      return { record, what, network, done: await this.#addChain(record, what, network.gateway) };
     });
+    const done = reserved.done ?? (await this.#addChain(reserved.record, reserved.what, reserved.network.gateway));
+    return {
+      ip: done.ip,
+      prefixLen: done.prefixLen,
+      gateway: done.gateway,
+      mac: done.mac,
+      ifname: done.ifname,
+      ports: done.ports,
+    };
+  }
+
+  /** Runs an attachment's ADD chain and records the result; on failure the record goes. */
+  async #addChain(record: AttachmentRecord, what: string, gateway: string): Promise<AttachmentRecord> {
+    const { confList, containerId, ifname } = record;
+    const rt: ChainRuntime = { containerId, netns: record.netns, ifname, args: record.cniArgs, cniPath: this.cniPath };
+    let result: unknown;
+    try {
+      result = await addChain(confList, rt);
+    } catch (e) {
+      // addChain undid its plugins; the record goes too
+      await this.#store.deleteAttachment(record);
+      if (usesSharedChains(confList)) await pruneSharedChains().catch(() => {});
+      throw withContext(what, e);
+    }
+    let address: ReturnType<typeof containerAddress>;
+    try {
+      address = containerAddress(result, ifname, gateway);
+    } catch (e) {
+      await delChain(confList, result, rt).catch(() => {});
+      await this.#store.deleteAttachment(record);
+      throw withContext(what, e);
+    }
+    const done: AttachmentRecord = { ...record, ...address, state: "attached", result };
+    await this.#store.putAttachment(done);
+    return done;
   }
 
   /**
@@ -308,40 +351,61 @@ export class NetworkManager {
    */
   async detach(containerId: string, networkRef?: string): Promise<void> {
     validateContainerId(containerId);
-    return this.#locked(async () => {
+    // which records go is decided in the lock, and they are marked so that nobody counts them
+    // as attached any more; chains of this container's own objects then run outside the lock,
+    // those touching shared chains (portmap, firewall) and the pruning of those inside it
+    const records = await this.#locked(async () => {
       let records = await this.#store.attachments(containerId);
       if (networkRef !== undefined) {
         const network = await this.get(networkRef);
         records = records.filter((a) => a.networkId === network.id);
         if (records.length === 0) throw notFound(`detach container ${containerId}: not attached to network "${network.name}"`);
       }
-      let first: unknown;
-      let shared = false;
+      const marked: AttachmentRecord[] = [];
       for (const rec of records) {
-        const what = `detach container ${containerId} from network "${rec.networkName}"`;
-        shared ||= rec.confList.plugins.some((p) => p.type === "portmap" || p.type === "firewall");
-        try {
-          // a namespace that is gone already took its interface with it; the plugins then
-          // release the rest (addresses, port rules) without it
-          const netns = (await netnsExists(rec.netns)) ? rec.netns : "";
-          const rt: ChainRuntime = { containerId, netns, ifname: rec.ifname, args: rec.cniArgs, cniPath: this.cniPath };
-          await delChain(rec.confList, rec.result, rt);
-          // rules a plugin could not find without the namespace (bridge's masquerade)
-          await sweepAttachmentRules(rec.confList.name, containerId);
-          await this.#store.deleteAttachment(rec);
-        } catch (e) {
-          first ??= withContext(what, e);
-        }
+        const deleting: AttachmentRecord = { ...rec, state: "deleting" };
+        await this.#store.putAttachment(deleting);
+        marked.push(deleting);
       }
-      if (shared) {
+      return marked;
+    });
+    let first: unknown;
+    const own = records.filter((r) => !usesSharedChains(r.confList));
+    const shared = records.filter((r) => usesSharedChains(r.confList));
+    for (const rec of own) first ??= await this.#delChain(containerId, rec);
+    if (shared.length > 0)
+      await this.#locked(async () => {
+        for (const rec of shared) first ??= await this.#delChain(containerId, rec);
         try {
           await pruneSharedChains();
         } catch (e) {
           first ??= withContext(`detach container ${containerId}: remove unused CNI chains`, e);
         }
-      }
-      if (first !== undefined) throw first;
-    });
+      });
+    if (first !== undefined) throw first;
+  }
+
+  /** CNI DEL of one attachment with its ADD's configuration and result; returns the error, if any. */
+  async #delChain(containerId: string, rec: AttachmentRecord): Promise<unknown> {
+    try {
+      // a namespace that is gone already took its interface with it; the plugins then
+      // release the rest (addresses, port rules) without it
+      const netns = (await netnsExists(rec.netns)) ? rec.netns : "";
+      const rt: ChainRuntime = { containerId, netns, ifname: rec.ifname, args: rec.cniArgs, cniPath: this.cniPath };
+      await delChain(rec.confList, rec.result, rt);
+      // rules a plugin could not find without the namespace (the masquerade chain of an
+      // attachment made with the bridge plugin's ipMasq, by an earlier berth)
+      await sweepAttachmentRules(rec.confList.name, containerId);
+      await this.#store.deleteAttachment(rec);
+      return undefined;
+    } catch (e) {
+      return withContext(`detach container ${containerId} from network "${rec.networkName}"`, e);
+    }
+  }
+
+  /** The containers with attachment records (attached, or interrupted while being added or removed). */
+  async containersWithAttachments(): Promise<string[]> {
+    return [...new Set((await this.#store.attachments()).map((a) => a.containerId))];
   }
 
   /** The containers on a network (for /etc/hosts on user networks), oldest first. */

@@ -6,8 +6,9 @@ import type { Attachment, Network } from "./types.js";
 
 /** An attachment with what DEL needs: the exact list, CNI_ARGS and final result of its ADD. */
 export interface AttachmentRecord extends Attachment {
-  /** "adding" is written before ADD runs, so a crash mid-ADD still leaves something to DEL */
-  state: "adding" | "attached";
+  /** "adding" is written before ADD runs, so a crash mid-ADD still leaves something to DEL;
+   * "deleting" once DEL is decided (no longer counted as attached, its ports still held) */
+  state: "adding" | "attached" | "deleting";
   confList: NetworkConfList;
   cniArgs: string;
   /** the ADD's final result (absent while adding) */

@@ -11,6 +11,7 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
+  readdirSync,
   readlinkSync,
   rmSync,
   symlinkSync,
@@ -416,5 +417,46 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
       await berth(["rm", "-f", "lc-a", "lc-b", "lc-c"]);
       await berth(["network", "rm", "lchosts"]);
     }
+  });
+
+  test("an exited container's network is released in the background: done by a clean shutdown, or by the next start after kill -9", async () => {
+    const netnsDir = join(td.execRoot, "netns");
+    const attachments = join(td.dataRoot, "network", "attachments");
+    const leases = join(td.dataRoot, "network", "ipam", "bridge");
+    const ls = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+    // host-local keeps its lock and last address there; a lease is a file named by the address
+    const held = () => ls(leases).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+    const settledState = () => ({ netns: ls(netnsDir), attachments: ls(attachments), leases: held() });
+    const nothing = { netns: [], attachments: [], leases: [] };
+
+    // a network-wide rule, not one per container
+    const rule = `-s ${SUBNET} ! -o ${BRIDGE} -m comment --comment`;
+    assert.equal(
+      (await ok(["run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0 | grep -c inet"])).trim(),
+      "1",
+      "the container has its address when it runs",
+    );
+    const nat = execFileSync("iptables", ["-w", "-t", "nat", "-S", "POSTROUTING"], { encoding: "utf8" });
+    assert.equal(nat.split("\n").filter((l) => l.includes(rule)).length, 1, `one masquerade rule for the network:\n${nat}`);
+
+    // SIGTERM at once after a --rm run: berthd finishes the release before it exits
+    await ok(["run", "--rm", "busybox", "true"]);
+    td.daemon?.kill("SIGTERM");
+    await new Promise((r) => td.daemon?.once("exit", r));
+    assert.deepEqual(settledState(), nothing, "nothing of the container's network is left after a clean shutdown");
+    await td.start();
+
+    // kill -9 at once after a --rm run: what berthd had not finished, its next start does
+    await ok(["run", "--rm", "busybox", "true"]);
+    td.daemon?.kill("SIGKILL");
+    await new Promise((r) => td.daemon?.once("exit", r));
+    await td.start();
+    await waitFor("the next berthd to release what was left", async () => {
+      const st = settledState();
+      return st.netns.length === 0 && st.attachments.length === 0 && st.leases.length === 0;
+    });
+
+    // a container that publishes a port releases it before its removal returns: the port is free at once
+    for (let i = 0; i < 2; i++) await ok(["run", "--rm", "-p", "127.0.0.1:18187:80", "busybox", "true"]);
   });
 });

@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { describe as describeError, isKind } from "../../src/errors/index.js";
 import { invokePlugin, type Network, NetworkManager } from "../../src/network/index.js";
+import { removeMasquerade } from "../../src/network/iptables.js";
 
 const run = promisify(execFile);
 const skip =
@@ -95,6 +96,8 @@ describe("network", { skip }, () => {
     for (const mgr of managers) for (const id of containers) await mgr.detach(id).catch(() => {});
     for (const id of containers) await m.removeNetns(id).catch(() => {});
     for (const mgr of managers) for (const n of await mgr.list().catch(() => [])) await mgr.remove(n.id).catch(() => {});
+    // the pre-defined default network cannot be removed: its masquerade rule goes by hand
+    for (const mgr of managers) for (const n of await mgr.list().catch(() => [])) await removeMasquerade(n).catch(() => {});
     for (const b of bridges) await run("ip", ["link", "delete", "dev", b]).catch(() => {});
     if (dir) {
       await run("umount", ["--lazy", join(dir, "run")]).catch(() => {});
@@ -250,16 +253,33 @@ describe("network", { skip }, () => {
     await restarted.removeNetns(id);
   });
 
-  test("detach after the netns vanished still removes the masquerade rules", async () => {
+  test("masquerade is one rule per network, not per container; detach after the netns vanished releases the address", async () => {
     const id = `${tag}-gone`;
     const ns = await netns(id);
-    await m.attach(id, netA, { netns: ns });
-    assert.ok((await cniRules()).some((l) => l.includes(`id: \\"${id}\\"`)));
+    const r = await m.attach(id, netA, { netns: ns });
+    const masq = (name: string) => `--comment "berth masquerade ${name} `;
+    const rules = await cniRules();
+    assert.ok(
+      rules.some((l) => l.includes(masq(netA)) && l.includes(`-s ${nets["a"]?.subnet} ! -o ${nets["a"]?.bridge}`)),
+      "the network masquerades its subnet",
+    );
+    assert.equal(rules.filter((l) => l.includes(masq(netA))).length, 1, "once, however many containers");
+    assert.equal(
+      rules.some((l) => l.includes(masq(netB))),
+      false,
+      "an internal network does not masquerade",
+    );
+    assert.equal(
+      rules.some((l) => l.includes(`id: "${id}"`)),
+      false,
+      "no rule of the container's own (the plugin's ipMasq is off)",
+    );
     await m.removeNetns(id);
     await m.detach(id);
-    assert.equal(
-      (await cniRules()).some((l) => l.includes(`id: \\"${id}\\"`)),
-      false,
+    assert.equal((await readdir(join(m.stateDir, "ipam", netA))).includes(r.ip), false, "the address is released");
+    assert.ok(
+      (await cniRules()).some((l) => l.includes(masq(netA))),
+      "the network's rule stays for the others",
     );
   });
 
@@ -348,8 +368,11 @@ describe("network", { skip }, () => {
     await m.remove(netA);
     await m.remove(netB);
     for (const n of Object.values(nets)) assert.equal(await ok("ip", ["link", "show", "dev", n.bridge]), false, n.bridge);
+    // networks of the other managers still exist, with their masquerade rules
+    const others = (await Promise.all(managers.filter((x) => x !== m).map((x) => x.list()))).flat();
+    const theirs = (l: string) => others.some((n) => l.includes(`--comment "berth masquerade ${n.name} ${n.id.slice(0, 12)}"`));
     assert.deepEqual(
-      (await cniRules()).filter((l) => !baseline.includes(l)),
+      (await cniRules()).filter((l) => !baseline.includes(l) && !theirs(l)),
       [],
     );
     assert.deepEqual(await readdir(join(dir, "run")), []);

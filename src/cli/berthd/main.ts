@@ -136,6 +136,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   });
   try {
     await api.close();
+    await d.drain();
     d.close();
   } catch (e) {
     log(`shutdown: ${describe(e)}`);
