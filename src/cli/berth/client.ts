@@ -1,4 +1,4 @@
-import { type IncomingMessage, request } from "node:http";
+import { type IncomingMessage, type RequestOptions, request } from "node:http";
 import type { Socket } from "node:net";
 import { BerthError, type ErrorKind, unavailable } from "../../errors/index.js";
 
@@ -24,7 +24,16 @@ export class DaemonClient {
   }
 
   private open(method: string, path: string, headers: Record<string, string> = {}) {
-    return request({ socketPath: this.socketPath, method, path, headers: { Host: "berthd", ...headers } });
+    // servername "": a unix socket has no TLS name; without it node:http's agent tests the Host
+    // header with net.isIP, whose first call compiles a regex worth ~5 ms of every CLI call
+    const opts: RequestOptions & { servername: string } = {
+      socketPath: this.socketPath,
+      servername: "",
+      method,
+      path,
+      headers: { Host: "berthd", ...headers },
+    };
+    return request(opts);
   }
 
   private connErr(e: Error & { code?: string }): BerthError {
