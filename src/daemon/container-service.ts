@@ -890,6 +890,12 @@ export class ContainerService {
     const shims = await this.o.shims.recover();
     const entries = new Map<string, { entry: ContainerEntry; shim: string }>();
     for (const [shim, list] of shims) for (const entry of list) entries.set(entry.id, { entry, shim });
+    // networks whose release a killed berthd left unfinished (or never began), before any restart
+    // below can start a container again: a network is in use while a shim runs its container
+    await this.o.setup?.releaseOrphans((id) => {
+      const e = entries.get(id)?.entry;
+      return e !== undefined && e.status !== "stopped";
+    });
     for (const rec of this.store.list()) {
       const found = entries.get(rec.Id);
       if (rec.State.Restarting && !found) {
@@ -934,14 +940,6 @@ export class ContainerService {
       const mounted = isMounted(join(this.bundleDir(rec.Id), "rootfs"));
       if (!rec.State.Running && mounted) unmountAll(join(this.bundleDir(rec.Id), "rootfs"));
     }
-    // networks whose release a killed berthd left unfinished (or never began)
-    await this.o.setup?.releaseOrphans((id) => {
-      try {
-        return this.store.get(id).State.Running;
-      } catch {
-        return false;
-      }
-    });
     // restart policies after a daemon (or host) restart: always, and unless-stopped not stopped by hand
     for (const rec of this.store.list()) {
       const p = rec.HostConfig.RestartPolicy?.Name;

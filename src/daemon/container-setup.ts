@@ -68,6 +68,8 @@ export class ContainerSetup {
   private readonly populating = new Map<string, Promise<void>>();
   /** network releases still running in the background, per container */
   private readonly releasing = new Map<string, Promise<void>>();
+  /** /etc/hosts updates of a user network's containers, one at a time per network */
+  private readonly hostsUpdates = new Map<string, Promise<void>>();
 
   constructor(private readonly o: ContainerSetupOptions) {}
 
@@ -122,6 +124,8 @@ export class ContainerSetup {
     // by a container that is already gone
     await this.releasing.get(rec.Id);
     if (publishes(rec)) await this.settled();
+    // an earlier release that failed (logged then) is tried again, and this time its error stops the start
+    if (await this.o.networks.hasRecords(rec.Id)) await this.releaseNetwork(rec.Id);
     try {
       let gateway: string | undefined;
       if (mode.kind === "bridge" || mode.kind === "network") {
@@ -188,8 +192,18 @@ export class ContainerSetup {
       const connected = async (): Promise<Connected> => {
         if (!plugins) return { networks: {}, ports: {} };
         const { ip, networks, ports } = await plugins;
-        writeFiles(ip);
-        if (mode.kind === "network") this.announce(mode.name, rec, ip, peers);
+        if (mode.kind !== "network") {
+          writeFiles(ip);
+          return { networks, ports };
+        }
+        // the peers as they are now that this container is attached, its /etc/hosts and theirs
+        // updated in one step per network: two containers starting side by side both see each other
+        await this.hostsOf(mode.name, async () => {
+          const now = await this.peers(mode.name, rec.Id);
+          peers.splice(0, peers.length, ...now);
+          writeFiles(ip);
+          this.announce(mode.name, rec, ip, now);
+        });
         return { networks, ports };
       };
       return { spec, connected, release };
@@ -203,8 +217,16 @@ export class ContainerSetup {
   private async connect(rec: ContainerRecord, net: Network, netns: string): Promise<Connected & { ip: string }> {
     const mode = parseNetworkMode(rec.HostConfig.NetworkMode || "bridge");
     const aliases = mode.kind === "network" ? hostNames(rec) : [];
+    const attach = () => this.o.networks.attach(rec.Id, net.name, { netns, aliases, portMappings: portMappings(rec) });
+    // a small subnet may be full of addresses whose release still runs: once more after them
+    // (a release that ran at any time during the attempt: the failed ADD's own DEL takes a while)
+    const releasingBefore = this.releasing.size > 0;
     const [attached, lo] = await Promise.allSettled([
-      this.o.networks.attach(rec.Id, net.name, { netns, aliases, portMappings: portMappings(rec) }),
+      attach().catch(async (e) => {
+        if (!releasingBefore && this.releasing.size === 0) throw e;
+        await this.settled();
+        return attach();
+      }),
       this.o.networks.loopbackUp(rec.Id),
     ]);
     if (attached.status === "rejected") throw attached.reason;
@@ -248,10 +270,21 @@ export class ContainerSetup {
     // its peers on a user network forget its address (it gets another one if it starts again)
     if (mode.kind === "network") {
       const ip = rec.Networks[mode.name]?.IPAddress;
-      if (ip) this.withdraw(rec, ip, await this.peers(mode.name, rec.Id));
+      if (ip) await this.hostsOf(mode.name, async () => this.withdraw(rec, ip, await this.peers(mode.name, rec.Id)));
     }
     const release = this.releaseNetwork(rec.Id);
     if (publishes(rec)) await release;
+  }
+
+  /** Runs `fn` after every earlier /etc/hosts update of the same network's containers. */
+  private hostsOf(network: string, fn: () => Promise<void>): Promise<void> {
+    const run = (this.hostsUpdates.get(network) ?? Promise.resolve()).then(fn);
+    const tail = run.catch(() => {});
+    this.hostsUpdates.set(network, tail);
+    void tail.then(() => {
+      if (this.hostsUpdates.get(network) === tail) this.hostsUpdates.delete(network);
+    });
+    return run;
   }
 
   /** Starts (after any earlier one for the same container) the release of a container's network. */
@@ -277,8 +310,9 @@ export class ContainerSetup {
   }
 
   /**
-   * At berthd's start: the networks of containers that are not running (removed, or stopped while
-   * berthd was down or in the middle of releasing them) are released, in the background.
+   * At berthd's start, before anything can start a container: the networks of containers that
+   * no shim runs (removed, or stopped while berthd was down or in the middle of releasing them)
+   * are released, in the background; a start of one of them waits for its release.
    */
   async releaseOrphans(running: (id: string) => boolean): Promise<void> {
     const ids = new Set(await this.o.networks.containersWithAttachments());

@@ -37,6 +37,8 @@ export interface DaemonOptions {
   /** the default bridge network's subnet and bridge name (tests use their own) */
   bridgeSubnet?: string;
   bridgeName?: string;
+  /** where CNI plugins are looked up (default /usr/lib/cni, /opt/cni/bin; podman's cni_plugin_dirs) */
+  cniPath?: string[];
   /** start berth-runtime's warm server for the shims (default true) */
   warmRuntime?: boolean;
   /** the log driver and options of containers that name none (dockerd's --log-driver, --log-opt) */
@@ -103,6 +105,7 @@ export class Daemon {
     d.networks = new NetworkManager({
       stateDir: join(opts.dataRoot, "network"),
       runDir: join(opts.execRoot, "netns"),
+      ...(opts.cniPath ? { cniPath: opts.cniPath } : {}),
       ...(opts.bridgeSubnet || opts.bridgeName
         ? {
             defaultNetwork: {

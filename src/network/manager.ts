@@ -52,8 +52,8 @@ export class NetworkManager {
   #tail: Promise<unknown> = Promise.resolve();
   #kernelChecked: Promise<void> | undefined;
   readonly #pluginsChecked = new Map<string, Promise<void>>();
-  /** networks whose masquerade rule this manager has seen in place */
-  readonly #masquerading = new Set<string>();
+  /** networks whose masquerade rule this manager has seen in place, and when */
+  readonly #masquerading = new Map<string, number>();
 
   constructor(opts: NetworkManagerOptions) {
     this.stateDir = opts.stateDir;
@@ -271,9 +271,10 @@ export class NetworkManager {
       const ports = await assignHostPorts(wanted, inUse);
 
       await this.#checkHost(network, ports.length > 0);
-      if (!network.internal && !this.#masquerading.has(network.id)) {
+      // checked again after a while: a firewall reload or `iptables -t nat -F` drops it
+      if (!network.internal && (this.#masquerading.get(network.id) ?? 0) < Date.now() - 10_000) {
         await ensureMasquerade(network);
-        this.#masquerading.add(network.id);
+        this.#masquerading.set(network.id, Date.now());
       }
       const firewall = await forwardDropsByDefault();
       if (firewall) await this.#checkPlugin("firewall");
@@ -401,6 +402,12 @@ export class NetworkManager {
     } catch (e) {
       return withContext(`detach container ${containerId} from network "${rec.networkName}"`, e);
     }
+  }
+
+  /** Whether a container has attachment records in any state (a release that failed leaves "deleting" ones). */
+  async hasRecords(containerId: string): Promise<boolean> {
+    validateContainerId(containerId);
+    return (await this.#store.attachments(containerId)).length > 0;
   }
 
   /** The containers with attachment records (attached, or interrupted while being added or removed). */

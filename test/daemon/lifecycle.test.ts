@@ -10,6 +10,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   readdirSync,
   readlinkSync,
@@ -19,6 +20,7 @@ import {
 } from "node:fs";
 import { request } from "node:http";
 import type { Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { makeRootfs } from "../fixtures/busybox-bundle.js";
@@ -32,7 +34,33 @@ const BRIDGE = `blc${process.pid % 100000}`;
 const SUBNET = "10.231.87.0/24";
 const USER_SUBNET = "10.231.88.0/24";
 
-const td = new TestDaemon({ prefix: "berthd-lifecycle-", subnet: SUBNET, bridge: BRIDGE, cliDataRoot: true });
+/**
+ * Debian's CNI plugins, with a bridge whose DEL on the network "lctiny" takes a second: the
+ * release of an address there is still running when the next container wants it.
+ */
+function slowReleasePlugins(): string {
+  const dir = mkdtempSync(join(tmpdir(), "berth-lc-cni-"));
+  for (const p of readdirSync("/usr/lib/cni")) if (p !== "bridge") symlinkSync(join("/usr/lib/cni", p), join(dir, p));
+  writeFileSync(
+    join(dir, "bridge"),
+    `#!/bin/sh
+conf=$(cat)
+case "$CNI_COMMAND:$conf" in DEL:*'"name":"lctiny"'*) sleep 1 ;; esac
+printf '%s' "$conf" | exec /usr/lib/cni/bridge
+`,
+    { mode: 0o755 },
+  );
+  return dir;
+}
+const CNI = root ? slowReleasePlugins() : undefined;
+
+const td = new TestDaemon({
+  prefix: "berthd-lifecycle-",
+  subnet: SUBNET,
+  bridge: BRIDGE,
+  cliDataRoot: true,
+  ...(CNI ? { cniPath: CNI } : {}),
+});
 const berth = (args: string[], input?: string) => td.berth(args, input);
 const ok = (args: string[], input?: string) => td.ok(args, input);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -134,6 +162,7 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
     rmSync(outside, { recursive: true, force: true });
     await berth(["network", "rm", "lcnet"]);
     await td.teardown();
+    if (CNI) rmSync(CNI, { recursive: true, force: true });
   });
 
   test("restart of a --rm container keeps it; it is removed when it is stopped", async () => {
@@ -458,5 +487,49 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
 
     // a container that publishes a port releases it before its removal returns: the port is free at once
     for (let i = 0; i < 2; i++) await ok(["run", "--rm", "-p", "127.0.0.1:18187:80", "busybox", "true"]);
+  });
+
+  test("user network: containers started side by side each find the other by name", async () => {
+    await ok(["network", "create", "--subnet", "10.231.89.0/25", "lcpair"]);
+    try {
+      const [a, b] = await Promise.all(
+        ["lc-p1", "lc-p2"].map((name) => ok(["run", "-d", "--name", name, "--network", "lcpair", "busybox", "sleep", "1000"])),
+      );
+      assert.ok(a && b);
+      assert.match(await ok(["exec", "lc-p1", "cat", "/etc/hosts"]), /\tlc-p2$/m, "lc-p1 knows lc-p2");
+      assert.match(await ok(["exec", "lc-p2", "cat", "/etc/hosts"]), /\tlc-p1$/m, "lc-p2 knows lc-p1");
+    } finally {
+      await berth(["rm", "-f", "lc-p1", "lc-p2"]);
+      await berth(["network", "rm", "lcpair"]);
+    }
+  });
+
+  test("a network with one free address: a container started right after its holder's removal waits for the release", async () => {
+    // a /30 has one address besides the gateway; the bridge plugin's DEL takes a second on this
+    // network (slowReleasePlugins), so each start comes while its predecessor's release still runs
+    await ok(["network", "create", "--subnet", "10.231.89.128/30", "lctiny"]);
+    const made: string[] = [];
+    try {
+      let holder = (await ok(["run", "-d", "--network", "lctiny", "busybox", "sleep", "1000"])).trim();
+      made.push(holder);
+      for (let i = 0; i < 3; i++) {
+        const rm = await api("DELETE", `/containers/${holder}?force=1`);
+        assert.equal(rm.status, 204, JSON.stringify(rm.body));
+        const c = await api("POST", "/containers/create", {
+          Image: "busybox",
+          Cmd: ["sleep", "1000"],
+          HostConfig: { NetworkMode: "lctiny" },
+        });
+        assert.equal(c.status, 201, JSON.stringify(c.body));
+        holder = (c.body as { Id: string }).Id;
+        made.push(holder);
+        const start = await api("POST", `/containers/${holder}/start`);
+        assert.equal(start.status, 204, JSON.stringify(start.body));
+        assert.equal((await td.inspect(holder)).NetworkSettings.IPAddress, "10.231.89.130");
+      }
+    } finally {
+      await berth(["rm", "-f", ...made]);
+      await berth(["network", "rm", "lctiny"]);
+    }
   });
 });

@@ -22,6 +22,7 @@ Options:
       --registry-mirror URL      a mirror tried before docker.io (repeatable)
       --bip CIDR                 the default bridge network's subnet (default 172.20.0.0/16)
   -b, --bridge NAME              the default bridge network's interface (default berth0)
+      --cni-path DIR             where the CNI plugins are (repeatable; default /usr/lib/cni, /opt/cni/bin)
       --containers-per-shim N    containers one berth-shim process supervises (default 32)
       --log-driver NAME          containers' default logging driver: json-file (default) or none
       --log-opt KEY=VALUE        its default options, e.g. max-size=10m, max-file=3 (repeatable)
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
       { name: "log-file", type: "string" },
       { name: "bip", type: "string" },
       { name: "bridge", short: "b", type: "string" },
+      { name: "cni-path", type: "list" },
       { name: "containers-per-shim", type: "int" },
       { name: "log-driver", type: "string" },
       { name: "log-opt", type: "list" },
@@ -118,6 +120,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     ...(mirrors.length ? { registryMirrors: { "docker.io": mirrors } } : {}),
     ...(pick("bip") ? { bridgeSubnet: pick("bip") as string } : {}),
     ...(pick("bridge") ? { bridgeName: pick("bridge") as string } : {}),
+    ...(pickList("cni-path").length ? { cniPath: pickList("cni-path") } : {}),
     ...(typeof flags["containers-per-shim"] === "number" ? { containersPerShim: flags["containers-per-shim"] as number } : {}),
     logConfig,
     log,
