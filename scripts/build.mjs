@@ -42,6 +42,31 @@ await build({
   outdir: out,
   external: ["better-sqlite3"],
 });
+// the daemon-client CLI bundle, what bin/berth runs first (src/cli/berth/entry-remote.ts): the
+// same main, with the modules only image commands, login and the in-process store reach left
+// out; main hands those commands to berth-main.cjs before it would import them
+const localOnly = /(^|\/)(image-commands|remote-images|login)\.js$|(^|\/)(daemon|images)\/index\.js$/;
+await build({
+  ...common,
+  entryPoints: { "berth-remote": "src/cli/berth/entry-remote.ts" },
+  bundle: true,
+  format: "cjs",
+  outExtension: { ".js": ".cjs" },
+  outdir: out,
+  external: ["better-sqlite3"],
+  plugins: [
+    {
+      name: "local-only",
+      setup(b) {
+        b.onResolve({ filter: localOnly }, (a) => ({ path: a.path, namespace: "local-only" }));
+        b.onLoad({ filter: /.*/, namespace: "local-only" }, (a) => ({
+          contents: `throw new Error(${JSON.stringify(`berth: ${a.path} is not in the daemon-client bundle`)});`,
+          loader: "js",
+        }));
+      },
+    },
+  ],
+});
 // its loader (V8 code cache). Node pays 50-100 ms at start to parse NODE_EXTRA_CA_CERTS, which
 // only a TLS pull needs: the shebang moves it to BERTH_EXTRA_CA_CERTS, read when one happens
 await build({
@@ -74,7 +99,13 @@ for (const [name, entry] of [
 }
 // the CLIs run from V8's code cache (src/cli/code-cache.ts), where Node 20 loses the dynamic
 // import callback: a bundle must not keep an import() (import node builtins statically)
-for (const f of ["berth-main.cjs", "berth-runtime-main.cjs"]) {
+// the daemon-client bundle must stay small: what main hands to the full bundle stays out of it
+{
+  const remote = readFileSync(join(out, "berth-remote.cjs"), "utf8");
+  for (const heavy of ["ImageService = class", "ContainerService = class", "RegistryClient = class"])
+    if (remote.includes(heavy)) throw new Error(`berth-remote.cjs: ${heavy} was bundled; keep it behind main's io.local`);
+}
+for (const f of ["berth-main.cjs", "berth-remote.cjs", "berth-runtime-main.cjs"]) {
   const text = readFileSync(join(out, f), "utf8");
   const m = /(?<![\w.$])import\(\s*["'`]([^"'`]+)/.exec(text);
   if (m) throw new Error(`${f}: a dynamic import("${m[1]}") survived bundling; import it statically`);

@@ -19,6 +19,12 @@ export interface Io {
   stdoutStream: () => NodeJS.WritableStream;
   isTTY: boolean;
   columns: number;
+  /**
+   * Set by the daemon-client bundle (src/cli/berth/entry-remote.ts), which has the container
+   * commands only: every other command is run by the full CLI instead. Returns its exit code,
+   * or DELEGATED when the full CLI took over the process.
+   */
+  local?: () => Promise<number>;
 }
 
 /** What a pull stored: the full name ("docker.io/library/busybox:latest") and the digest it resolved to. */

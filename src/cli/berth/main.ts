@@ -35,6 +35,9 @@ import { pruneCmd as pruneObjects, systemCmd } from "./system-commands.js";
 
 export const VERSION = "0.1.0";
 
+/** `Io.local`'s answer when the full CLI runs the command and sets the exit code itself. */
+export const DELEGATED = -1;
+
 const GLOBAL: FlagSpec[] = [
   { name: "host", short: "H", type: "string" },
   { name: "data-root", type: "string" },
@@ -260,6 +263,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       const client = new DaemonClient(host ?? DEFAULT_HOST);
       return await cf(client, args, io);
     }
+    // the daemon-client bundle stops here: image commands, login, an unknown command are the full CLI's
+    if (io.local) return await io.local();
     if (cmd === "login")
       return await (await import("./login.js")).loginCmd(args, io, { insecure: list(flags, "insecure-registry") });
     if (cmd === "logout") return await (await import("./login.js")).logoutCmd(args, io);
