@@ -57,6 +57,7 @@ export class Daemon {
   setup!: ContainerSetup;
   shims!: ShimManager;
   warm: WarmRuntime | undefined;
+  private warmWatch: NodeJS.Timeout | undefined;
   readonly log: (msg: string) => void;
 
   private constructor(
@@ -119,7 +120,14 @@ export class Daemon {
     const builtin = d.runtimes.get("berth-runtime");
     if (builtin && opts.warmRuntime !== false) {
       d.warm = new WarmRuntime(opts.execRoot, join(packageRoot(), "dist", "berth-runtime.cjs"));
-      await d.warm.ensure(join(opts.execRoot, "berth-runtime.warm.log"));
+      const warmLog = join(opts.execRoot, "berth-runtime.warm.log");
+      await d.warm.ensure(warmLog);
+      // a server that went away (killed, or exited because berth was rebuilt) is started again:
+      // without it every runtime step of the shims is a cold Node process (~2x slower runs)
+      d.warmWatch = setInterval(() => {
+        d.warm?.ensure(warmLog).catch((e) => d.log(`warm runtime: ${describe(e)}`));
+      }, 10_000);
+      d.warmWatch.unref();
     }
     d.shims = new ShimManager({
       execRoot: opts.execRoot,
@@ -172,6 +180,7 @@ export class Daemon {
   }
 
   close(): void {
+    clearInterval(this.warmWatch);
     this.containers.close();
     this.shims.close();
     this.warm?.stop();

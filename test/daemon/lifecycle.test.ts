@@ -532,4 +532,26 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
       await berth(["network", "rm", "lctiny"]);
     }
   });
+
+  test("a warm runtime server that goes away is started again by berthd", async () => {
+    const pidFile = join(td.execRoot, "berth-runtime.warm.pid");
+    const pidOf = () => Number(readFileSync(pidFile, "utf8").split(" ")[0]);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const first = pidOf();
+    assert.ok(alive(first), "berthd started a warm server");
+    process.kill(first, "SIGKILL");
+    await waitFor(
+      "berthd to start another warm server",
+      async () => pidOf() !== first && alive(pidOf()) && existsSync(join(td.execRoot, "berth-runtime.warm.sock")),
+      30_000,
+    );
+    assert.equal((await ok(["run", "--rm", "--network", "none", "busybox", "echo", "served"])).trim(), "served");
+  });
 });
