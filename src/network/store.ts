@@ -18,9 +18,14 @@ export interface AttachmentRecord extends Attachment {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Writes through a temp file and rename, so a reader (or a crash) never sees half a record. */
+let writes = 0;
+
+/**
+ * Writes through a temp file and rename, so a reader (or a crash) never sees half a record. The
+ * temp name is the writer's pid and a count: two writes of one record at once do not share it.
+ */
 async function writeAtomic(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${file}.tmp-${process.pid}-${writes++}`;
   const fh = await open(tmp, "w", 0o600);
   try {
     await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
@@ -29,6 +34,30 @@ async function writeAtomic(file: string, value: unknown): Promise<void> {
     await fh.close();
   }
   await rename(tmp, file);
+}
+
+/** Whether a pid names a live process (EPERM: alive, someone else's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === "EPERM";
+  }
+}
+
+/**
+ * The temp files of writers that died before their rename (a berthd killed mid-write): removed,
+ * so they neither pile up nor keep a container's attachment dir from going. Returns what is left.
+ */
+async function sweepTemps(dir: string, names: string[]): Promise<string[]> {
+  const kept: string[] = [];
+  for (const n of names) {
+    const pid = Number(/\.tmp-(\d+)(-\d+)?$/.exec(n)?.[1] ?? 0);
+    if (pid && pid !== process.pid && !alive(pid)) await rm(join(dir, n), { force: true });
+    else kept.push(n);
+  }
+  return kept;
 }
 
 async function readJson(file: string): Promise<unknown> {
@@ -101,7 +130,7 @@ export class NetworkStore {
   async networks(): Promise<Network[]> {
     const dir = join(this.dir, "networks");
     const out: Network[] = [];
-    for (const n of await listDir(dir)) {
+    for (const n of await sweepTemps(dir, await listDir(dir))) {
       if (!n.endsWith(".json")) continue;
       out.push(checkNetwork(await readJson(join(dir, n)), join(dir, n)));
     }
@@ -121,7 +150,10 @@ export class NetworkStore {
     const root = join(this.dir, "attachments");
     const out: AttachmentRecord[] = [];
     for (const c of containerId === undefined ? await listDir(root) : [containerId]) {
-      for (const n of await listDir(join(root, c))) {
+      const names = await sweepTemps(join(root, c), await listDir(join(root, c)));
+      // a container dir a crash left empty (between the last record's removal and the rmdir)
+      if (names.length === 0 && containerId === undefined) await rmdir(join(root, c)).catch(() => {});
+      for (const n of names) {
         if (!n.endsWith(".json")) continue;
         const file = join(root, c, n);
         out.push(checkAttachment(await readJson(file), file));
