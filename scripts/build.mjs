@@ -23,78 +23,49 @@ const common = {
   sourcemap: "linked",
   logOverride: { "empty-import-meta": "silent" },
 };
-await build({
-  ...common,
-  entryPoints: { "berth-runtime": "src/cli/runtime/loader.ts", "berth-runtime-main": "src/cli/runtime/entry.ts" },
-  bundle: true,
-  format: "cjs",
-  outExtension: { ".js": ".cjs" },
-  outdir: out,
-});
+/** One program bundle: CommonJS, one file per entry point, into `out` as NAME.cjs. */
+const bundle = (entryPoints, extra = {}) =>
+  build({ ...common, entryPoints, bundle: true, format: "cjs", outExtension: { ".js": ".cjs" }, outdir: out, ...extra });
+await bundle({ "berth-runtime": "src/cli/runtime/loader.ts", "berth-runtime-main": "src/cli/runtime/entry.ts" });
 // the berth CLI: one bundle with a shebang (bin/berth links to it); better-sqlite3 is a native
 // module, loaded from node_modules at run time
-await build({
-  ...common,
-  entryPoints: { "berth-main": "src/cli/berth/entry.ts" },
-  bundle: true,
-  format: "cjs",
-  outExtension: { ".js": ".cjs" },
-  outdir: out,
-  external: ["better-sqlite3"],
-});
+await bundle({ "berth-main": "src/cli/berth/entry.ts" }, { external: ["better-sqlite3"] });
 // the daemon-client CLI bundle, what bin/berth runs first (src/cli/berth/entry-remote.ts): the
 // same main, with the modules only image commands, login and the in-process store reach left
 // out; main hands those commands to berth-main.cjs before it would import them
 const localOnly = /(^|\/)(image-commands|remote-images|login)\.js$|(^|\/)(daemon|images)\/index\.js$/;
-await build({
-  ...common,
-  entryPoints: { "berth-remote": "src/cli/berth/entry-remote.ts" },
-  bundle: true,
-  format: "cjs",
-  outExtension: { ".js": ".cjs" },
-  outdir: out,
-  external: ["better-sqlite3"],
-  plugins: [
-    {
-      name: "local-only",
-      setup(b) {
-        b.onResolve({ filter: localOnly }, (a) => ({ path: a.path, namespace: "local-only" }));
-        b.onLoad({ filter: /.*/, namespace: "local-only" }, (a) => ({
-          contents: `throw new Error(${JSON.stringify(`berth: ${a.path} is not in the daemon-client bundle`)});`,
-          loader: "js",
-        }));
+await bundle(
+  { "berth-remote": "src/cli/berth/entry-remote.ts" },
+  {
+    external: ["better-sqlite3"],
+    plugins: [
+      {
+        name: "local-only",
+        setup(b) {
+          b.onResolve({ filter: localOnly }, (a) => ({ path: a.path, namespace: "local-only" }));
+          b.onLoad({ filter: /.*/, namespace: "local-only" }, (a) => ({
+            contents: `throw new Error(${JSON.stringify(`berth: ${a.path} is not in the daemon-client bundle`)});`,
+            loader: "js",
+          }));
+        },
       },
-    },
-  ],
-});
+    ],
+  },
+);
 // its loader (V8 code cache). Node pays 50-100 ms at start to parse NODE_EXTRA_CA_CERTS, which
 // only a TLS pull needs: the shebang moves it to BERTH_EXTRA_CA_CERTS, read when one happens
-await build({
-  ...common,
-  entryPoints: { berth: "src/cli/berth/loader.ts" },
-  bundle: true,
-  format: "cjs",
-  outExtension: { ".js": ".cjs" },
-  outdir: out,
+await bundle(
+  { berth: "src/cli/berth/loader.ts" },
   // biome-ignore lint/suspicious/noTemplateCurlyInString: env -S expands ${VAR} itself
-  banner: { js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS BERTH_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node" },
-});
+  { banner: { js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS BERTH_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node" } },
+);
 chmodSync(join(out, "berth.cjs"), 0o755);
 // berthd and berth-shim: long-running processes, bundled the same way
 for (const [name, entry] of [
   ["berthd", "src/cli/berthd/entry.ts"],
   ["berth-shim", "src/shim/entry.ts"],
 ]) {
-  await build({
-    ...common,
-    entryPoints: { [name]: entry },
-    bundle: true,
-    format: "cjs",
-    outExtension: { ".js": ".cjs" },
-    outdir: out,
-    external: ["better-sqlite3"],
-    banner: { js: "#!/usr/bin/env node" },
-  });
+  await bundle({ [name]: entry }, { external: ["better-sqlite3"], banner: { js: "#!/usr/bin/env node" } });
   chmodSync(join(out, `${name}.cjs`), 0o755);
 }
 // the CLIs run from V8's code cache (src/cli/code-cache.ts), where Node 20 loses the dynamic
