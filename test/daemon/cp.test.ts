@@ -39,7 +39,8 @@ describe("ConfinedFs against a racing rename (no container, no pause)", { skip }
     const racer = spawn(
       "sh",
       ["-c", `cd ${rootfs}; while :; do mv d d.real; ln -s ${outside} d; rm d; ln -s ../../outside d; rm d; mv d.real d; done`],
-      { stdio: "ignore" },
+      // its own process group: the mv/ln/rm it runs die with it
+      { stdio: "ignore", detached: true },
     );
     try {
       const tar = tarBuffer([
@@ -91,9 +92,11 @@ describe("ConfinedFs against a racing rename (no container, no pause)", { skip }
       assert.ok(ok > 0, "some extractions landed");
       assert.deepEqual(readdirSync(outside), ["secret"]);
     } finally {
-      racer.kill("SIGKILL");
-      await new Promise((r) => racer.once("exit", r));
-      rmSync(dir, { recursive: true, force: true });
+      const exited = new Promise((r) => racer.once("exit", r));
+      // the whole group: killing sh alone left a running `ln -s` to recreate d under the rmSync
+      if (racer.pid) process.kill(-racer.pid, "SIGKILL");
+      await exited;
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     }
   });
 
