@@ -258,9 +258,9 @@ export class ContainerSetup {
    * may want at once: `rm -f web && run -p 80:80 ...`), the CNI DEL chain and the netns removal
    * (~80 ms of plugin and iptables execs on the default bridge) run in the background, and the
    * container's exit, removal and `run --rm` do not wait for them. A start of the same container,
-   * one that asks for a host port or a fixed address, a network removal and berthd's shutdown
-   * wait for them (`settled`); a berthd killed meanwhile finishes them at its next start
-   * (`releaseOrphans`).
+   * one that publishes ports, an ADD that failed while releases ran (a full subnet), a network
+   * removal and berthd's shutdown wait for them (`settled`); a berthd killed meanwhile finishes
+   * them at its next start (`releaseOrphans`).
    */
   async teardown(rec: ContainerRecord): Promise<void> {
     // a shareable /dev/shm goes with the container (containers that joined it keep their mount)
