@@ -533,7 +533,7 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
     }
   });
 
-  test("a warm runtime server that goes away is started again by berthd", async () => {
+  test("the warm runtime server carries no container's seccomp filter, and is started again when it goes away", async () => {
     const pidFile = join(td.execRoot, "berth-runtime.warm.pid");
     const pidOf = () => Number(readFileSync(pidFile, "utf8").split(" ")[0]);
     const alive = (pid: number) => {
@@ -546,6 +546,11 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
     };
     const first = pidOf();
     assert.ok(alive(first), "berthd started a warm server");
+    // it has served containers with the default seccomp profile (the tests above): none of their
+    // confinement may stick to the server or the shims, which run every container's runtime steps
+    await ok(["run", "--rm", "--network", "none", "busybox", "true"]);
+    for (const pid of [first, ...td.shimPids()])
+      assert.match(readFileSync(`/proc/${pid}/status`, "utf8"), /^Seccomp:\s+0$/m, `pid ${pid} has no seccomp filter`);
     process.kill(first, "SIGKILL");
     await waitFor(
       "berthd to start another warm server",
