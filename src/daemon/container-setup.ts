@@ -143,7 +143,9 @@ export class ContainerSetup {
       const hostname = netDonor?.Config.Hostname || rec.Config.Hostname || rec.Id.slice(0, 12);
       // inspect shows the hostname it runs with, as docker's does for a joined network
       if (netDonor) rec.Config.Hostname = hostname;
-      const peers = mode.kind === "network" ? await this.peers(mode.name, rec.Id) : [];
+      // a user network's peers are read once this container is attached (`connected`), which
+      // rewrites /etc/hosts before start: reading them here too would be a second store read
+      const peers: Array<{ name: string; ip: string; id: string }> = [];
       const donorDir = netDonor ? join(this.o.dataRoot, "containers", netDonor.Id) : undefined;
       // the /etc files, rewritten in place with the container's address once the plugins gave it
       const writeFiles = (ip?: string) =>
