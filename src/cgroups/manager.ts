@@ -11,6 +11,11 @@ export interface CgroupManager {
   readonly paths: Record<string, string>;
   /** create the cgroup directories (mkdir -p) and move `pid` into them */
   apply(pid: number): void;
+  /**
+   * create the cgroup directories for an init that places itself: the cgroup2 directory to
+   * clone it into (CLONE_INTO_CGROUP) and the v1 `tasks` files it writes "0" to
+   */
+  prepareSelfJoin(): { into?: string; tasks: string[] };
   /** create the directories and write the limits; `devices` are the config's devices, always allowed */
   set(resources: LinuxResources, devices?: DeviceCgroup[]): void;
   /** every pid in the container's cgroup */

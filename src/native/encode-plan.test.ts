@@ -185,7 +185,9 @@ test("namespace and slot steps encode their integers and paths", () => {
   assert.deepEqual(step(buf, 0).i, [8n, 0o10000000n, 0n]);
   assert.equal(cstrAt(buf, step(buf, 0).s[0]), "/proc/1/ns/net");
   assert.deepEqual(step(buf, 1).i, [8n, 0x40000000n, 0n]);
-  assert.deepEqual([step(buf, 2).op, step(buf, 2).i[0]], [4, 0x20020000n]);
+  assert.deepEqual([step(buf, 2).op, ...step(buf, 2).i], [4, 0x20020000n, 0n, 0n]);
+  // a clone into a cgroup carries its slot + 1 (0 is "none": slot 0 is a valid slot)
+  assert.deepEqual(step(encodePlan([{ op: "clone", flags: 0, cgroupSlot: 0 }]), 0).i, [0n, 1n, 0n]);
   assert.deepEqual([step(buf, 3).op, step(buf, 3).i[0]], [5, 2n]);
   const nod = step(buf, 4);
   assert.deepEqual(nod.i, [0n, 0o20666n, 0x103n]);

@@ -71,7 +71,7 @@ function raw(s: Step): Raw {
     case "unshare":
       return { ...r, op: Op.Unshare, i: [n(s.flags), 0n, 0n] };
     case "clone":
-      return { ...r, op: Op.Clone, i: [n(s.flags), 0n, 0n] };
+      return { ...r, op: Op.Clone, i: [n(s.flags), s.cgroupSlot === undefined ? 0n : n(s.cgroupSlot + 1), 0n] };
     case "sync":
       return { ...r, op: Op.Sync, i: [n(s.tag), 0n, 0n] };
     case "mount": {

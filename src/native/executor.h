@@ -34,7 +34,7 @@ enum berth_op {
   OP_OPEN_SLOT = 1,     /* slot=i0 <- open(s0, flags=i1) */
   OP_SETNS = 2,         /* setns(slot i0, nstype i1) */
   OP_UNSHARE = 3,       /* unshare(i0) */
-  OP_CLONE = 4,         /* clone(i0 | SIGCHLD | CLONE_PARENT); the child continues, stage-1 reports and exits */
+  OP_CLONE = 4,         /* clone(i0 | SIGCHLD | CLONE_PARENT), into the cgroup2 dir in slot i1-1 when i1 > 0; the child continues, stage-1 reports and exits */
   OP_SYNC = 5,          /* send SYNC tag i0 to the parent, wait for GO (which may carry the state JSON) */
   OP_MOUNT = 6,         /* mount(s0 src, s1 target in root slot i0 or absolute when i0<0, s2 fstype, i1 flags, s3 data); flags: see MOUNTF_* */
   OP_MKDIR_ALL = 7,     /* mkdir -p s0 inside root slot i0 (or absolute when i0<0), mode i1 */
@@ -79,7 +79,7 @@ enum berth_op {
 
 /* Messages on the sync socket. */
 enum berth_msg_type {
-  MSG_PID = 1,    /* child -> parent: pid = the container process (host pid namespace) */
+  MSG_PID = 1,    /* child -> parent: pid = the container process (host pid namespace); err 1: not born in the cgroup asked for */
   MSG_SYNC = 2,   /* child -> parent: tag in `step` */
   MSG_GO = 3,     /* parent -> child: payload = state JSON (may be empty) */
   MSG_READY = 4,  /* child -> parent */

@@ -9,7 +9,8 @@ export type Step =
   | { op: "close-slot"; slot: number }
   | { op: "setns"; slot: number; nstype: number; path: string }
   | { op: "unshare"; flags: number }
-  | { op: "clone"; flags: number }
+  /** with `cgroupSlot`: clone3 into the cgroup2 directory open in that slot */
+  | { op: "clone"; flags: number; cgroupSlot?: number }
   | { op: "sync"; tag: SyncTag }
   | {
       op: "mount";

@@ -181,6 +181,28 @@ test("namespaces joined by path are opened and set before clone, user first", ()
   assert.notEqual(plan[sync + 1]?.op, "setid");
 });
 
+test("an init that places itself is cloned into its cgroup2 dir and writes its v1 tasks files before the sync", () => {
+  const spec = withLinux(baseSpec(), { namespaces: [{ type: "mount" }, { type: "pid" }] });
+  const cgroupJoin = { into: "/sys/fs/cgroup/unified/berth/c1", tasks: ["/sys/fs/cgroup/memory/berth/c1/tasks"] };
+  const plan = buildCreatePlan(spec, { ...OPTS, cgroupJoin }, fakeHost({ files: HOST_DEVICES }));
+  const clone = indexOf(plan, (s) => s.op === "clone");
+  assert.deepEqual(plan.slice(clone - 1, clone + 3), [
+    { op: "open-slot", slot: 2, path: "/sys/fs/cgroup/unified/berth/c1", flags: 0o200000 },
+    { op: "clone", flags: NS_FLAGS.mount | NS_FLAGS.pid, cgroupSlot: 2 },
+    { op: "close-slot", slot: 2 },
+    { op: "write-file", path: "/sys/fs/cgroup/memory/berth/c1/tasks", data: "0", ignoreMissing: false },
+  ]);
+  // placed before the parent hears of it (and before any mount the init makes)
+  assert.ok(clone + 3 < indexOf(plan, (s) => s.op === "sync"));
+  // without it, a plain clone: the parent moves the init
+  const plain = buildCreatePlan(spec, OPTS, fakeHost({ files: HOST_DEVICES }));
+  assert.deepEqual(
+    plain.find((s) => s.op === "clone"),
+    { op: "clone", flags: NS_FLAGS.mount | NS_FLAGS.pid },
+  );
+  assert.ok(!plain.some((s) => s.op === "write-file" && s.path.endsWith("/tasks")));
+});
+
 test("a new user namespace needs uid mappings and makes the init root in it", () => {
   const spec = withLinux(baseSpec(), { namespaces: [{ type: "mount" }, { type: "user" }] });
   assertInvalid(() => buildCreatePlan(spec, OPTS, fakeHost({ files: HOST_DEVICES })), "linux.uidMappings");

@@ -43,6 +43,7 @@ const S_IFIFO = 0o010000;
 /** Slots (fd registers in the executor). */
 const SLOT_ROOT = 0;
 const SLOT_FIFO = 1;
+const SLOT_CGROUP = 2;
 const SLOT_NS = 8;
 
 export interface HostFacts {
@@ -82,6 +83,13 @@ export interface CreateOptions {
   preserveFds: number;
   /** whether the pty master goes to a caller (console socket, or run's own proxy) */
   terminal: boolean;
+  /**
+   * The init places itself in its (already made) cgroups instead of the parent moving it:
+   * `into` is the cgroup2 directory it is cloned into (CLONE_INTO_CGROUP), `tasks` the v1
+   * `tasks` files it writes "0" to (a single thread moving itself skips the kernel's
+   * threadgroup lock, whose write side waits for an RCU grace period).
+   */
+  cgroupJoin?: { into?: string; tasks: string[] };
 }
 
 const DEFAULT_DEVICES = [
@@ -129,6 +137,7 @@ function stageOne(
   newFlags: number,
   spec: Spec,
   host: HostFacts,
+  into: string | undefined,
 ): void {
   // an unprivileged caller writes the new user namespace's maps itself: the init stays dumpable
   // until then (runc does the same); it is the caller's uid either way, nothing is exposed
@@ -144,7 +153,14 @@ function stageOne(
     if (offsets) plan.push({ op: "write-file", path: "/proc/self/timens_offsets", data: offsets, ignoreMissing: false });
   }
   // the cgroup namespace is unshared by the init once it sits in its cgroup; time is done above
-  plan.push({ op: "clone", flags: newFlags & ~(NS_FLAGS.cgroup | NS_FLAGS.time) });
+  const flags = newFlags & ~(NS_FLAGS.cgroup | NS_FLAGS.time);
+  if (!into) {
+    plan.push({ op: "clone", flags });
+    return;
+  }
+  plan.push({ op: "open-slot", slot: SLOT_CGROUP, path: into, flags: O_RDONLY | O_DIRECTORY });
+  plan.push({ op: "clone", flags, cgroupSlot: SLOT_CGROUP });
+  plan.push({ op: "close-slot", slot: SLOT_CGROUP });
 }
 
 /**
@@ -458,7 +474,8 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
   // open the fifo as the host's root, before any namespace: a user-namespaced init may not
   // search the state root (0700, owned by an unmapped uid); it reopens this fd to write
   plan.push({ op: "open-slot", slot: SLOT_FIFO, path: opts.fifo, flags: O_PATH });
-  stageOne(plan, join, newFlags, spec, host);
+  stageOne(plan, join, newFlags, spec, host, opts.cgroupJoin?.into);
+  for (const path of opts.cgroupJoin?.tasks ?? []) plan.push({ op: "write-file", path, data: "0", ignoreMissing: false });
 
   // stage 2: the container's init
   const mapsBySelf = Boolean(host.rootless && newFlags & NS_FLAGS.user);
@@ -542,7 +559,7 @@ export function buildExecPlan(
 ): Plan {
   const plan: Step[] = [];
   const join = [...nsPaths].sort((a, b) => Number(b.type === "user") - Number(a.type === "user"));
-  stageOne(plan, join, 0, {} as Spec, host);
+  stageOne(plan, join, 0, {} as Spec, host, undefined);
   plan.push({ op: "dumpable", value: 0 });
   // nothing of the runtime (Node's fds, a log file, a host directory) survives into the container
   plan.push({ op: "close-fds", preserveFds: opts.preserveFds });

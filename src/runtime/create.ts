@@ -100,6 +100,21 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
     config: spec,
   };
   const newUserns = (spec.linux?.namespaces ?? []).some((n) => n.type === "user" && !n.path);
+  // linux.devices are allowed in the device cgroup, as runc does (mknod needs "m" already);
+  // fifos need no rule, "u" is a char device
+  const devices = (spec.linux?.devices ?? []).flatMap((d) => {
+    if (d.type === "p") return [];
+    const rule: DeviceCgroup = { allow: true, type: d.type === "u" ? "c" : d.type, access: "rwm" };
+    if (d.major !== undefined) rule.major = d.major;
+    if (d.minor !== undefined) rule.minor = d.minor;
+    return [rule];
+  });
+  // The init places itself in cgroups made and limited beforehand: cloned into its cgroup2
+  // cgroup, writing "0" to its v1 `tasks` files. Moving it from here costs ~10 ms of every
+  // create (the kernel's threadgroup lock waits for an RCU grace period). Not under a user
+  // namespace (the init's own uid may not write the host's cgroup files) nor rootless.
+  const selfJoin =
+    !rootless && !(spec.linux?.namespaces ?? []).some((n) => n.type === "user") && Object.keys(cg.paths).length > 0;
   let placed = false;
   try {
     if (rootless) {
@@ -107,6 +122,12 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
       state.cgroupPaths = cg.paths;
       // the (delegated) cgroup dirs it made are ours to remove on failure, as after placing the init
       placed = true;
+    }
+    let cgroupJoin: { into?: string; tasks: string[] } | undefined;
+    if (selfJoin) {
+      placed = true;
+      cgroupJoin = cg.prepareSelfJoin();
+      if (resources) cg.set(resources, devices);
     }
     native().mkfifo(fifoPath(ctx.root, id), 0o622);
     // past the umask: a user-namespaced init (an unmapped "other" to this file) must open it to write
@@ -121,6 +142,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
         noPivot: o.noPivot ?? false,
         preserveFds: o.preserveFds ?? 0,
         terminal: Boolean(spec.process?.terminal),
+        ...(cgroupJoin ? { cgroupJoin } : {}),
       },
       {
         ...hostFacts(ctx, cg.paths),
@@ -129,23 +151,19 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
       },
     );
     const pid = launch(plan, {
-      init(pid) {
+      init(pid, bornInCgroup) {
         if (newUserns) writeIdMaps(pid, spec.linux?.uidMappings, spec.linux?.gidMappings);
         placed = true;
-        // linux.devices are allowed in the device cgroup, as runc does (mknod needs "m" already);
-        // fifos need no rule, "u" is a char device
-        const devices = (spec.linux?.devices ?? []).flatMap((d) => {
-          if (d.type === "p") return [];
-          const rule: DeviceCgroup = { allow: true, type: d.type === "u" ? "c" : d.type, access: "rwm" };
-          if (d.major !== undefined) rule.major = d.major;
-          if (d.minor !== undefined) rule.minor = d.minor;
-          return [rule];
-        });
-        // rootless: what could be set is in `resources` (no device rules, see rootless-cgroups.ts)
-        if (rootless) {
-          if (resources && Object.keys(cg.paths).length) cg.set(resources);
-        } else if (resources) cg.set(resources, devices);
-        if (Object.keys(cg.paths).length) cg.apply(pid);
+        if (selfJoin) {
+          // the init wrote its v1 tasks files; the cgroup2 one is ours on a kernel without clone3's
+          if (!bornInCgroup) cg.apply(pid);
+        } else {
+          // rootless: what could be set is in `resources` (no device rules, see rootless-cgroups.ts)
+          if (rootless) {
+            if (resources && Object.keys(cg.paths).length) cg.set(resources);
+          } else if (resources) cg.set(resources, devices);
+          if (Object.keys(cg.paths).length) cg.apply(pid);
+        }
         state.pid = pid;
         const started = processStart(pid);
         if (started === undefined) throw internal(`container init ${pid} vanished during create`);

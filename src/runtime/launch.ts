@@ -4,8 +4,12 @@ import type { Plan } from "../native/index.js";
 import { Msg, SyncTag, describeStep, encodePlan, native, recvMessage, sendMessage, spawnPlan } from "../native/index.js";
 
 export interface LaunchHandlers {
-  /** the init exists (host pid) and waits: write id maps, join cgroups; returns the state JSON for in-container hooks */
-  init(pid: number): string;
+  /**
+   * the init exists (host pid) and waits: write id maps, join cgroups; returns the state JSON
+   * for in-container hooks. `bornInCgroup` false: a clone into a cgroup was asked for, but the
+   * kernel could not (older than 5.7), so the init was not placed there.
+   */
+  init(pid: number, bornInCgroup: boolean): string;
   /** before pivot_root: prestart and createRuntime hooks */
   createRuntime?(pid: number): void;
   /** the process loaded a seccomp filter with a notify listener: hand `fd` to the agent (closed after) */
@@ -30,6 +34,7 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
   let pid = 0;
   let stage1Reaped = reaped;
   let initPending = false;
+  let bornInCgroup = true;
   try {
     for (;;) {
       const m = recvMessage(fd, SYNC_TIMEOUT_MS);
@@ -41,18 +46,19 @@ export function launch(plan: Plan, h: LaunchHandlers): number {
       switch (m.type) {
         case Msg.Pid:
           pid = m.pid;
+          bornInCgroup = m.err !== 1;
           if (!stage1Reaped) n.waitpid(stage1, false);
           stage1Reaped = true;
           if (initPending) {
             initPending = false;
-            sendMessage(fd, Msg.Go, Buffer.from(h.init(pid)));
+            sendMessage(fd, Msg.Go, Buffer.from(h.init(pid, bornInCgroup)));
           }
           break;
         case Msg.Sync:
           if (m.pid === SyncTag.Init) {
             // the init may speak before stage 1 reports its pid: answer once the pid is known
             if (pid === 0) initPending = true;
-            else sendMessage(fd, Msg.Go, Buffer.from(h.init(pid)));
+            else sendMessage(fd, Msg.Go, Buffer.from(h.init(pid, bornInCgroup)));
           } else if (m.pid === SyncTag.CreateRuntime) {
             h.createRuntime?.(pid);
             sendMessage(fd, Msg.Go);

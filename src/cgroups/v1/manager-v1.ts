@@ -23,6 +23,19 @@ export class ManagerV1 implements CgroupManager {
     }
   }
 
+  prepareSelfJoin(): { into?: string; tasks: string[] } {
+    let into: string | undefined;
+    const tasks: string[] = [];
+    for (const [name, dir] of Object.entries(this.paths)) {
+      mkdirP(dir);
+      if (name === "cpuset") inheritCpuset(dir);
+      // "" is the cgroup2 hierarchy of a hybrid host
+      if (name === "") into = dir;
+      else tasks.push(join(dir, "tasks"));
+    }
+    return into === undefined ? { tasks } : { into, tasks };
+  }
+
   set(resources: LinuxResources, devices: DeviceCgroup[] = []): void {
     const writes = v1Writes(resources, devices);
     for (const c of new Set(writes.map((w) => w.controller))) {

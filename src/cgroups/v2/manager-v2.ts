@@ -38,6 +38,11 @@ export class ManagerV2 implements CgroupManager {
     writeValue(join(this.dir, "cgroup.procs"), String(pid));
   }
 
+  prepareSelfJoin(): { into?: string; tasks: string[] } {
+    mkdirP(this.dir);
+    return { into: this.dir, tasks: [] };
+  }
+
   set(resources: LinuxResources, devices: DeviceCgroup[] = []): void {
     mkdirP(this.dir);
     // as on v1: from "deny all", the rules in order, the config's devices, then what every container needs;
