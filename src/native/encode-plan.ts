@@ -42,6 +42,7 @@ const Op = {
   RemountRoRoot: 35,
   Unmount: 36,
   CloseFds: 37,
+  WriteSlot: 38,
 } as const;
 
 const MountF = { CreateDir: 1, CreateFile: 2, BindRemount: 4, Propagation: 8, HostTarget: 16 } as const;
@@ -167,6 +168,8 @@ function raw(s: Step): Raw {
       };
     case "close-fds":
       return { ...r, op: Op.CloseFds, i: [n(s.preserveFds), 0n, 0n] };
+    case "write-slot":
+      return { ...r, op: Op.WriteSlot, i: [n(s.slot), 0n, 0n], s: [cstr(s.data), cstr(s.path), null, null] };
     case "ready":
       return { ...r, op: Op.Ready };
   }

@@ -875,6 +875,14 @@ static void __attribute__((noreturn)) run_plan(void) {
         }
         break;
       }
+      case OP_WRITE_SLOT: {
+        const char *data = str_at(s->s0);
+        size_t n = str_len(data);
+        if (write(slots[s->i0], data, n) != (ssize_t)n) fail("write", str_at(s->s1));
+        close(slots[s->i0]);
+        slots[s->i0] = -1;
+        break;
+      }
       case OP_CLOSE_FDS:
         close_inherited((int)s->i0);
         break;

@@ -68,6 +68,7 @@ enum berth_op {
   OP_REMOUNT_RO_ROOT = 35, /* remount "/" read-only keeping other flags */
   OP_UNMOUNT = 36,      /* umount2(s0, i0) ; EINVAL/ENOENT ignored when i1 */
   OP_CLOSE_FDS = 37,    /* close every fd >= 3 + i0 (preserved fds) but the sync socket and open slots */
+  OP_WRITE_SLOT = 38,   /* write s0 to slot i0's file, then close the slot; s1 names the file in errors */
 };
 
 /* OP_MOUNT flags (the step's `flags` field) */

@@ -33,6 +33,8 @@ export type Step =
   | { op: "sethostname"; name: string }
   | { op: "setdomainname"; name: string }
   | { op: "write-file"; path: string; data: string; ignoreMissing: boolean }
+  /** write `data` to the file open in `slot` (opened earlier, elsewhere), then close it; `path` names it in errors */
+  | { op: "write-slot"; slot: number; data: string; path: string }
   | { op: "setrlimit"; resource: number; soft: bigint; hard: bigint; name: string }
   | { op: "prctl"; option: number; arg2: number; arg3: number; name: string }
   | { op: "dumpable"; value: number }

@@ -186,21 +186,26 @@ test("an init that places itself is cloned into its cgroup2 dir and writes its v
   const cgroupJoin = { into: "/sys/fs/cgroup/unified/berth/c1", tasks: ["/sys/fs/cgroup/memory/berth/c1/tasks"] };
   const plan = buildCreatePlan(spec, { ...OPTS, cgroupJoin }, fakeHost({ files: HOST_DEVICES }));
   const clone = indexOf(plan, (s) => s.op === "clone");
-  assert.deepEqual(plan.slice(clone - 1, clone + 3), [
-    { op: "open-slot", slot: 2, path: "/sys/fs/cgroup/unified/berth/c1", flags: 0o200000 },
+  assert.deepEqual(plan.slice(clone, clone + 3), [
     { op: "clone", flags: NS_FLAGS.mount | NS_FLAGS.pid, cgroupSlot: 2 },
     { op: "close-slot", slot: 2 },
-    { op: "write-file", path: "/sys/fs/cgroup/memory/berth/c1/tasks", data: "0", ignoreMissing: false },
+    { op: "write-slot", slot: 24, data: "0", path: "/sys/fs/cgroup/memory/berth/c1/tasks" },
+  ]);
+  // the files are opened first, before any namespace is joined (a container's mount namespace
+  // would resolve the paths its own way)
+  assert.deepEqual(plan.slice(2, 4), [
+    { op: "open-slot", slot: 2, path: "/sys/fs/cgroup/unified/berth/c1", flags: 0o200000 },
+    { op: "open-slot", slot: 24, path: "/sys/fs/cgroup/memory/berth/c1/tasks", flags: 1 },
   ]);
   // placed before the parent hears of it (and before any mount the init makes)
-  assert.ok(clone + 3 < indexOf(plan, (s) => s.op === "sync"));
+  assert.ok(clone + 2 < indexOf(plan, (s) => s.op === "sync"));
   // without it, a plain clone: the parent moves the init
   const plain = buildCreatePlan(spec, OPTS, fakeHost({ files: HOST_DEVICES }));
   assert.deepEqual(
     plain.find((s) => s.op === "clone"),
     { op: "clone", flags: NS_FLAGS.mount | NS_FLAGS.pid },
   );
-  assert.ok(!plain.some((s) => s.op === "write-file" && s.path.endsWith("/tasks")));
+  assert.ok(!plain.some((s) => s.op === "write-slot"));
 });
 
 test("a new user namespace needs uid mappings and makes the init root in it", () => {

@@ -40,10 +40,14 @@ const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 
-/** Slots (fd registers in the executor). */
+/** Slots (fd registers in the executor): BERTH_SLOTS of executor.h. */
+const SLOTS = 64;
 const SLOT_ROOT = 0;
 const SLOT_FIFO = 1;
 const SLOT_CGROUP = 2;
+/** the v1 `tasks` files an init that places itself writes to (after the namespace slots) */
+const SLOT_TASKS = 24;
+const O_WRONLY = 1;
 const SLOT_NS = 8;
 
 export interface HostFacts {
@@ -137,11 +141,18 @@ function stageOne(
   newFlags: number,
   spec: Spec,
   host: HostFacts,
-  into: string | undefined,
+  cgroupJoin: CreateOptions["cgroupJoin"],
 ): void {
   // an unprivileged caller writes the new user namespace's maps itself: the init stays dumpable
   // until then (runc does the same); it is the caller's uid either way, nothing is exposed
   if (!(host.rootless && newFlags & NS_FLAGS.user)) plan.push({ op: "dumpable", value: 0 });
+  // the cgroup files are opened here, in the host's mount namespace: paths resolved after joining
+  // a container's mount namespace would be the container's to redirect
+  const { into, tasks = [] } = cgroupJoin ?? {};
+  if (tasks.length > SLOTS - SLOT_TASKS)
+    throw invalidArgument(`cgroups: ${tasks.length} v1 hierarchies, at most ${SLOTS - SLOT_TASKS}`);
+  if (into) plan.push({ op: "open-slot", slot: SLOT_CGROUP, path: into, flags: O_RDONLY | O_DIRECTORY });
+  tasks.forEach((path, i) => plan.push({ op: "open-slot", slot: SLOT_TASKS + i, path, flags: O_WRONLY }));
   join.forEach((j, i) => plan.push({ op: "open-slot", slot: SLOT_NS + i, path: j.path, flags: O_RDONLY }));
   join.forEach((j, i) => plan.push({ op: "setns", slot: SLOT_NS + i, nstype: NS_FLAGS[j.type], path: j.path }));
   join.forEach((_, i) => plan.push({ op: "close-slot", slot: SLOT_NS + i }));
@@ -154,13 +165,13 @@ function stageOne(
   }
   // the cgroup namespace is unshared by the init once it sits in its cgroup; time is done above
   const flags = newFlags & ~(NS_FLAGS.cgroup | NS_FLAGS.time);
-  if (!into) {
-    plan.push({ op: "clone", flags });
-    return;
+  if (!into) plan.push({ op: "clone", flags });
+  else {
+    plan.push({ op: "clone", flags, cgroupSlot: SLOT_CGROUP });
+    plan.push({ op: "close-slot", slot: SLOT_CGROUP });
   }
-  plan.push({ op: "open-slot", slot: SLOT_CGROUP, path: into, flags: O_RDONLY | O_DIRECTORY });
-  plan.push({ op: "clone", flags, cgroupSlot: SLOT_CGROUP });
-  plan.push({ op: "close-slot", slot: SLOT_CGROUP });
+  // the init (a single thread) moves itself: "0" is the writer
+  tasks.forEach((path, i) => plan.push({ op: "write-slot", slot: SLOT_TASKS + i, data: "0", path }));
 }
 
 /**
@@ -474,8 +485,7 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
   // open the fifo as the host's root, before any namespace: a user-namespaced init may not
   // search the state root (0700, owned by an unmapped uid); it reopens this fd to write
   plan.push({ op: "open-slot", slot: SLOT_FIFO, path: opts.fifo, flags: O_PATH });
-  stageOne(plan, join, newFlags, spec, host, opts.cgroupJoin?.into);
-  for (const path of opts.cgroupJoin?.tasks ?? []) plan.push({ op: "write-file", path, data: "0", ignoreMissing: false });
+  stageOne(plan, join, newFlags, spec, host, opts.cgroupJoin);
 
   // stage 2: the container's init
   const mapsBySelf = Boolean(host.rootless && newFlags & NS_FLAGS.user);
@@ -554,12 +564,18 @@ export function buildCreatePlan(spec: Spec, opts: CreateOptions, host: HostFacts
 export function buildExecPlan(
   proc: Process,
   nsPaths: { type: NamespaceType; path: string }[],
-  opts: { preserveFds: number; terminal: boolean; seccomp?: Seccomp | undefined },
+  opts: {
+    preserveFds: number;
+    terminal: boolean;
+    seccomp?: Seccomp | undefined;
+    /** as create's: the process places itself in the container's cgroups */
+    cgroupJoin?: CreateOptions["cgroupJoin"];
+  },
   host: HostFacts,
 ): Plan {
   const plan: Step[] = [];
   const join = [...nsPaths].sort((a, b) => Number(b.type === "user") - Number(a.type === "user"));
-  stageOne(plan, join, 0, {} as Spec, host, undefined);
+  stageOne(plan, join, 0, {} as Spec, host, opts.cgroupJoin);
   plan.push({ op: "dumpable", value: 0 });
   // nothing of the runtime (Node's fds, a log file, a host directory) survives into the container
   plan.push({ op: "close-fds", preserveFds: opts.preserveFds });

@@ -104,15 +104,22 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<{ pid: 
   if (proc.terminal && !o.consoleSocket && o.detach) throw invalidArgument("exec: a detached terminal needs --console-socket");
   if (ctx.waitProcess && proc.terminal && !o.consoleSocket)
     throw new NeedsLocalProcess("exec with a terminal and no console socket");
+  // the process places itself in the container's cgroups, as create's init does (see create.ts)
+  const selfJoin = hasCgroup(s) && process.geteuid?.() === 0 && !types.includes("user");
   const plan = buildExecPlan(
     proc,
     initNamespaces(s.pid, types),
-    { preserveFds: o.preserveFds ?? 0, terminal: Boolean(proc.terminal), seccomp: s.config.linux?.seccomp },
+    {
+      preserveFds: o.preserveFds ?? 0,
+      terminal: Boolean(proc.terminal),
+      seccomp: s.config.linux?.seccomp,
+      ...(selfJoin ? { cgroupJoin: cg.prepareSelfJoin() } : {}),
+    },
     { ...hostFacts(ctx, cg.paths), setgroupsDenied: setgroupsDenied(s.pid) },
   );
   const pid = launch(plan, {
-    init(pid) {
-      if (hasCgroup(s)) cg.apply(pid);
+    init(pid, bornInCgroup) {
+      if (hasCgroup(s) && (!selfJoin || !bornInCgroup)) cg.apply(pid);
       return "";
     },
     seccompListener(fd, pid) {
