@@ -208,6 +208,27 @@ test("an init that places itself is cloned into its cgroup2 dir and writes its v
   assert.ok(!plain.some((s) => s.op === "write-slot"));
 });
 
+test("exec placing itself joins the container's cgroup namespace only after it sits in its cgroups", () => {
+  const proc = baseSpec().process as NonNullable<ReturnType<typeof baseSpec>["process"]>;
+  const ns = [
+    { type: "cgroup" as const, path: "/proc/42/ns/cgroup" },
+    { type: "mount" as const, path: "/proc/42/ns/mnt" },
+  ];
+  const cgroupJoin = { into: "/sys/fs/cgroup/c1", tasks: [] };
+  const plan = buildExecPlan(proc, ns, { preserveFds: 0, terminal: false, cgroupJoin }, fakeHost());
+  const clone = indexOf(plan, (s) => s.op === "clone");
+  const setns = plan.flatMap((s, i) => (s.op === "setns" ? [[s.path, i] as const] : []));
+  assert.deepEqual(
+    setns.map(([p]) => p),
+    ["/proc/42/ns/mnt", "/proc/42/ns/cgroup"],
+  );
+  assert.ok((setns[0]?.[1] ?? 99) < clone && clone < (setns[1]?.[1] ?? -1));
+  // without self-placement, every namespace is joined before the clone, as before
+  const plain = buildExecPlan(proc, ns, { preserveFds: 0, terminal: false }, fakeHost());
+  const plainClone = indexOf(plain, (s) => s.op === "clone");
+  assert.ok(plain.every((s, i) => s.op !== "setns" || i < plainClone));
+});
+
 test("a new user namespace needs uid mappings and makes the init root in it", () => {
   const spec = withLinux(baseSpec(), { namespaces: [{ type: "mount" }, { type: "user" }] });
   assertInvalid(() => buildCreatePlan(spec, OPTS, fakeHost({ files: HOST_DEVICES })), "linux.uidMappings");

@@ -153,9 +153,16 @@ function stageOne(
     throw invalidArgument(`cgroups: ${tasks.length} v1 hierarchies, at most ${SLOTS - SLOT_TASKS}`);
   if (into) plan.push({ op: "open-slot", slot: SLOT_CGROUP, path: into, flags: O_RDONLY | O_DIRECTORY });
   tasks.forEach((path, i) => plan.push({ op: "open-slot", slot: SLOT_TASKS + i, path, flags: O_WRONLY }));
+  // a process that places itself joins a cgroup namespace after that: from inside one, a cgroup
+  // outside its root (where the process comes from) is out of reach (clone3 gets ENOENT)
+  const late = (j: { type: NamespaceType }) => cgroupJoin !== undefined && j.type === "cgroup";
   join.forEach((j, i) => plan.push({ op: "open-slot", slot: SLOT_NS + i, path: j.path, flags: O_RDONLY }));
-  join.forEach((j, i) => plan.push({ op: "setns", slot: SLOT_NS + i, nstype: NS_FLAGS[j.type], path: j.path }));
-  join.forEach((_, i) => plan.push({ op: "close-slot", slot: SLOT_NS + i }));
+  join.forEach((j, i) => {
+    if (!late(j)) plan.push({ op: "setns", slot: SLOT_NS + i, nstype: NS_FLAGS[j.type], path: j.path });
+  });
+  join.forEach((j, i) => {
+    if (!late(j)) plan.push({ op: "close-slot", slot: SLOT_NS + i });
+  });
   if (newFlags & NS_FLAGS.time) {
     plan.push({ op: "unshare", flags: NS_FLAGS.time });
     const offsets = Object.entries(spec.linux?.timeOffsets ?? {})
@@ -172,6 +179,11 @@ function stageOne(
   }
   // the init (a single thread) moves itself: "0" is the writer
   tasks.forEach((path, i) => plan.push({ op: "write-slot", slot: SLOT_TASKS + i, data: "0", path }));
+  join.forEach((j, i) => {
+    if (!late(j)) return;
+    plan.push({ op: "setns", slot: SLOT_NS + i, nstype: NS_FLAGS[j.type], path: j.path });
+    plan.push({ op: "close-slot", slot: SLOT_NS + i });
+  });
 }
 
 /**
