@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import { newManager } from "../cgroups/index.js";
@@ -246,6 +247,8 @@ export class ContainerService {
         stdin: rec.Config.OpenStdin === true,
         stdinOnce: rec.Config.StdinOnce === true,
         ...shimLogRequest(rec.HostConfig.LogConfig, this.logPath(id)),
+        // every exit ends in releaseRuntime's delete: the shim starts it at the exit
+        deleteOnExit: true,
       };
       let created: { pid: number };
       try {
@@ -373,18 +376,25 @@ export class ContainerService {
   /** The runtime's container, the rootfs mount and the network go; the record stays. */
   private async releaseRuntime(rec: ContainerRecord, shim: string | undefined): Promise<void> {
     const socket = shim ?? rec.Shim;
-    if (socket) {
-      try {
-        const client = await this.o.shims.client(socket);
-        await client.request({ op: "delete", id: rec.Id, force: true });
-      } catch (err) {
-        if (!isKind(err, "NotFound")) await this.runtimeDelete(rec);
+    const deleted = (async () => {
+      if (socket) {
+        try {
+          const client = await this.o.shims.client(socket);
+          await client.request({ op: "delete", id: rec.Id, force: true });
+        } catch (err) {
+          if (!isKind(err, "NotFound")) await this.runtimeDelete(rec);
+        }
+        this.o.shims.released(socket);
+      } else if (existsSync(join(this.runtimeRoot(rec.Runtime), rec.Id))) {
+        // the runtime still has it though no shim does (berthd died between the two): delete it directly
+        await this.runtimeDelete(rec);
       }
-      this.o.shims.released(socket);
-    } else if (existsSync(join(this.runtimeRoot(rec.Runtime), rec.Id))) {
-      // the runtime still has it though no shim does (berthd died between the two): delete it directly
-      await this.runtimeDelete(rec);
-    }
+    })();
+    // the rootfs goes while the runtime deletes: the host's mount is not the container's (its
+    // mount namespace holds its own), and nothing of berthd uses it once the init is gone
+    const rootfs = join(this.bundleDir(rec.Id), "rootfs");
+    if (isMounted(rootfs)) unmountAll(rootfs);
+    await deleted;
     delete rec.Shim;
     delete rec.NetworkPorts;
     // docker forgets a container's exec instances when it stops
@@ -397,8 +407,6 @@ export class ContainerService {
       await this.o.setup?.teardown(rec).catch((err) => this.o.log(`teardown ${rec.Id.slice(0, 12)}: ${describe(err)}`));
       rec.Networks = {};
     }
-    const rootfs = join(this.bundleDir(rec.Id), "rootfs");
-    if (isMounted(rootfs)) unmountAll(rootfs);
   }
 
   /** Without a shim (it died): `runtime delete --force` directly, killing what is left. */
@@ -735,9 +743,12 @@ export class ContainerService {
       await this.releaseRuntime(fresh, undefined);
       await this.o.setup?.removed(fresh, opts.volumes === true);
       const key = `container/${fresh.Id}`;
-      if (this.o.images.snapshotter.stat(key)) await this.o.images.snapshotter.remove(key);
-      rmSync(this.bundleDir(fresh.Id), { recursive: true, force: true });
-      rmSync(this.containerDir(fresh.Id), { recursive: true, force: true });
+      // three separate trees: removed side by side
+      await Promise.all([
+        this.o.images.snapshotter.stat(key) ? this.o.images.snapshotter.remove(key) : undefined,
+        rm(this.bundleDir(fresh.Id), { recursive: true, force: true }),
+        rm(this.containerDir(fresh.Id), { recursive: true, force: true }),
+      ]);
       this.store.delete(fresh.Id);
       this.execs.forgetContainer(fresh.Id);
       this.attachWaiters.failAll(fresh.Id, notFound(`No such container: ${fresh.Id}`));

@@ -10,6 +10,12 @@ test("a create request is typed with its options", () => {
     JSON.stringify({ op: "create", seq: 1, id: "c1", bundle: "/b", runtime, terminal: true, stdin: true, rows: 24, cols: 80 }),
   );
   assert.deepEqual(r, { op: "create", seq: 1, id: "c1", bundle: "/b", runtime, terminal: true, stdin: true, rows: 24, cols: 80 });
+  const d = parseRequest(JSON.stringify({ op: "create", seq: 2, id: "c2", bundle: "/b", runtime, deleteOnExit: true }));
+  assert.equal((d as { deleteOnExit?: boolean }).deleteOnExit, true);
+  assert.throws(
+    () => parseRequest(JSON.stringify({ op: "create", seq: 3, id: "c3", bundle: "/b", runtime, deleteOnExit: "yes" })),
+    /deleteOnExit/,
+  );
 });
 
 test("attach needs no seq", () => {

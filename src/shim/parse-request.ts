@@ -52,6 +52,8 @@ export function parseRequest(line: string): Request | AttachRequest {
       if (maxSize !== undefined) r.logMaxSize = maxSize;
       const maxFiles = optInt(v, "logMaxFiles", 1);
       if (maxFiles !== undefined) r.logMaxFiles = maxFiles;
+      const deleteOnExit = bool(v, "deleteOnExit");
+      if (deleteOnExit !== undefined) r.deleteOnExit = deleteOnExit;
       size(v, r);
       return r;
     }

@@ -55,6 +55,11 @@ export interface CreateRequest extends StdioOptions {
   /** initial pty size */
   rows?: number;
   cols?: number;
+  /**
+   * run the runtime's `delete` as soon as the init has exited (berthd deletes every exited
+   * container): the `delete` request that follows then only waits for it
+   */
+  deleteOnExit?: boolean;
 }
 
 export interface StartRequest {

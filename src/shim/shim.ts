@@ -63,6 +63,16 @@ interface Container {
   lock: Promise<unknown>;
   /** a start in flight: the init's exit is reported after its start */
   starting: Promise<void> | undefined;
+  deleteOnExit: boolean;
+  /** the runtime's delete started at the init's exit (deleteOnExit) */
+  exitDelete: ExitDelete | undefined;
+}
+
+/** The runtime's delete run at the init's exit: queued on the container's lock until it runs. */
+interface ExitDelete {
+  state: "queued" | "cancelled" | "ran";
+  /** true once the runtime deleted the container */
+  done: Promise<boolean>;
 }
 
 interface Control {
@@ -308,6 +318,8 @@ export class Shim {
         oom: undefined,
         lock: Promise.resolve(),
         starting: undefined,
+        deleteOnExit: r.deleteOnExit === true,
+        exitDelete: undefined,
       };
       const pidFile = join(r.bundle, "init.pid");
       rmSync(pidFile, { force: true });
@@ -413,6 +425,8 @@ export class Shim {
       p.oomKilled = true;
       this.emit({ type: "oom", id: c.id });
     }
+    // (after the OOM check, which reads the cgroup the delete removes)
+    if (c.deleteOnExit && this.containers.get(c.id) === c) c.exitDelete = this.deleteAtExit(c);
     if (this.containers.get(c.id) === c) this.persist(c);
     const ev: ShimEvent = {
       type: "exit",
@@ -442,15 +456,42 @@ export class Shim {
     return this.runtime(c, ["kill", ...(all ? ["--all"] : []), c.id, String(signal)]).then(() => undefined);
   }
 
+  /**
+   * The runtime's delete of an exited container, started at once (under the container's lock,
+   * after a start in flight); a failure is logged and left to the delete request, which retries.
+   */
+  private deleteAtExit(c: Container): ExitDelete {
+    const x: ExitDelete = { state: "queued", done: Promise.resolve(false) };
+    x.done = this.locked(c, async () => {
+      // a delete request that got the lock first did it
+      if (x.state === "cancelled" || this.containers.get(c.id) !== c) return false;
+      x.state = "ran";
+      await this.runtime(c, ["delete", c.id]);
+      return true;
+    }).catch((e) => {
+      if (!isKind(e, "NotFound")) shimLog(`container ${c.id}: delete at exit: ${describe(e)}`);
+      return false;
+    });
+    return x;
+  }
+
   private async delete(c: Container, force: boolean): Promise<ProcessState> {
     const init = c.init;
     if (!init.reaped && init.status !== "created" && !force)
       throw failedPrecondition(`container ${c.id} is ${init.status}: stop it first, or delete with force`);
-    try {
-      await this.runtime(c, ["delete", ...(force ? ["--force"] : []), c.id]);
-    } catch (e) {
-      // already gone from the runtime (its state root was cleaned): forget it here too
-      if (!isKind(e, "NotFound")) throw e;
+    // the init's exit may have queued the runtime's delete on this lock: when it ran before this
+    // request it is done, otherwise this request does the delete and the queued one nothing
+    const x = c.exitDelete;
+    let deleted = false;
+    if (x?.state === "queued") x.state = "cancelled";
+    else if (x?.state === "ran") deleted = await x.done;
+    if (!deleted) {
+      try {
+        await this.runtime(c, ["delete", ...(force ? ["--force"] : []), c.id]);
+      } catch (e) {
+        // already gone from the runtime (its state root was cleaned): forget it here too
+        if (!isKind(e, "NotFound")) throw e;
+      }
     }
     // the runtime killed the init (created, or forced): collect its exit before forgetting it
     if (!init.finished && init.pid > 0) {

@@ -3,6 +3,7 @@
  * and a directory per row, `<data root>/snapshots/<id>/fs`, named by the row's numeric id.
  */
 import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { internal } from "../errors/index.js";
 import type { Db } from "../images/db.js";
@@ -90,7 +91,7 @@ export abstract class DirSnapshotter implements LayerSnapshotter {
     const row = this.table.delete(key);
     const home = this.home(row);
     try {
-      rmSync(home, { recursive: true, force: true });
+      await rm(home, { recursive: true, force: true });
     } catch (e) {
       throw internal(`remove the directory ${home} of snapshot "${key}"`, e);
     }

@@ -298,6 +298,34 @@ for (const [rtName, rtPath] of runtimes) {
       assert.equal((await runtimeCli(w.runtime, ["state", id])).code !== 0, true);
     });
 
+    test("deleteOnExit: the runtime's delete runs at the init's exit; the delete request then only waits for it", async () => {
+      const id = w.id("autodel");
+      await create(id, w.bundle(id, ["sh", "-c", "exit 4"]), { deleteOnExit: true });
+      await client.request({ op: "start", id });
+      await waitFor("the exit event", () => events.find((e) => e.type === "exit" && e.id === id));
+      // gone from the runtime with no request from us; the shim still knows how it ended
+      for (let i = 0; (await runtimeCli(w.runtime, ["state", id])).code === 0; i++) {
+        assert.ok(i < 300, "the runtime still has the container 15 s after its exit");
+        await sleep(50);
+      }
+      const st = await client.request<ProcessState>({ op: "state", id });
+      assert.equal(st.status, "stopped");
+      assert.equal(st.exitCode, 4);
+      await client.request({ op: "delete", id, force: true });
+      await assert.rejects(client.request({ op: "state", id }), (e) => isKind(e, "NotFound"));
+
+      // a delete queued behind the start while the init exits: one of the two deletes the
+      // container, neither waits for the other
+      const racer = w.id("autodel-race");
+      await create(racer, w.bundle(racer, ["true"]), { deleteOnExit: true });
+      const started = client.request({ op: "start", id: racer }).catch(() => undefined);
+      const deleted = client.request({ op: "delete", id: racer, force: true });
+      const hung = new Promise((_, reject) => setTimeout(() => reject(new Error("delete hung")), 20_000).unref());
+      await Promise.race([Promise.all([started, deleted]), hung]);
+      assert.notEqual((await runtimeCli(w.runtime, ["state", racer])).code, 0);
+      await assert.rejects(client.request({ op: "state", id: racer }), (e) => isKind(e, "NotFound"));
+    });
+
     test("a runtime failure is an error with the runtime's message; the shim serves on", async () => {
       const id = w.id("bad");
       const bundle = w.bundle(id, ["/no/such/program"]);
