@@ -1,6 +1,8 @@
-import { type IncomingMessage, type RequestOptions, request } from "node:http";
 import type { Socket } from "node:net";
 import { BerthError, type ErrorKind, unavailable } from "../../errors/index.js";
+import { type Response, send } from "./http-lite.js";
+
+export type { Response } from "./http-lite.js";
 
 export const DEFAULT_HOST = "unix:///run/berth/berth.sock";
 
@@ -23,19 +25,6 @@ export class DaemonClient {
     else throw new BerthError("InvalidArgument", `host ${host}: only unix:// sockets are supported`);
   }
 
-  private open(method: string, path: string, headers: Record<string, string> = {}) {
-    // servername "": a unix socket has no TLS name; without it node:http's agent tests the Host
-    // header with net.isIP, whose first call compiles a regex worth ~5 ms of every CLI call
-    const opts: RequestOptions & { servername: string } = {
-      socketPath: this.socketPath,
-      servername: "",
-      method,
-      path,
-      headers: { Host: "berthd", ...headers },
-    };
-    return request(opts);
-  }
-
   private connErr(e: Error & { code?: string }): BerthError {
     if (e.code === "ENOENT" || e.code === "ECONNREFUSED")
       return unavailable(`Cannot connect to berthd at unix://${this.socketPath}. Is berthd running?`);
@@ -44,52 +33,46 @@ export class DaemonClient {
   }
 
   /** A streaming response (logs, events, pull): the caller reads it; a non-2xx status is thrown. */
-  stream(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = this.open(method, path, { ...(payload ? { "Content-Type": "application/json" } : {}), ...headers });
-      req.on("error", (e) => reject(this.connErr(e)));
-      req.on("response", (res) => {
-        if ((res.statusCode ?? 500) >= 400) {
-          readAll(res).then((text) => reject(apiError(res.statusCode ?? 500, text)), reject);
-          return;
-        }
-        resolve(res);
-      });
-      req.end(payload);
+  async stream(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const answer = await send({
+      socketPath: this.socketPath,
+      method,
+      path,
+      headers: { Host: "berthd", ...(payload ? { "Content-Type": "application/json" } : {}), ...headers },
+      ...(payload ? { body: payload } : {}),
+    }).catch((e: Error) => {
+      throw this.connErr(e);
     });
+    const res = answer.res as Response;
+    if (res.statusCode >= 400) throw apiError(res.statusCode, await readAll(res));
+    return res;
   }
 
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     const res = await this.stream(method, path, body);
     const text = await readAll(res);
-    return { status: res.statusCode ?? 200, body: (text ? JSON.parse(text) : undefined) as T };
+    return { status: res.statusCode, body: (text ? JSON.parse(text) : undefined) as T };
   }
 
   /** A hijacked connection (attach, exec start): the raw socket after `101 UPGRADED`. */
-  hijack(path: string, body?: unknown): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? "" : JSON.stringify(body);
-      const req = this.open("POST", path, {
-        Connection: "Upgrade",
-        Upgrade: "tcp",
-        "Content-Type": "application/json",
-        "Content-Length": String(Buffer.byteLength(payload)),
-      });
-      req.on("error", (e) => reject(this.connErr(e)));
-      req.on("upgrade", (_res, sock, head) => {
-        if (head.length) sock.unshift(head);
-        resolve(sock);
-      });
-      req.on("response", (res) => {
-        readAll(res).then((text) => reject(apiError(res.statusCode ?? 500, text)), reject);
-      });
-      req.end(payload);
+  async hijack(path: string, body?: unknown): Promise<Socket> {
+    const answer = await send({
+      socketPath: this.socketPath,
+      method: "POST",
+      path,
+      headers: { Host: "berthd", "Content-Type": "application/json" },
+      body: body === undefined ? "" : JSON.stringify(body),
+      upgrade: true,
+    }).catch((e: Error) => {
+      throw this.connErr(e);
     });
+    if (answer.upgraded) return answer.upgraded;
+    throw apiError(answer.res.statusCode, await readAll(answer.res));
   }
 }
 
-export function readAll(res: IncomingMessage): Promise<string> {
+export function readAll(res: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on("data", (d: Buffer) => chunks.push(d));

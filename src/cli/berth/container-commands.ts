@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import { BerthError, invalidArgument, isKind } from "../../errors/index.js";
 import { native } from "../../native/index.js";
 import { bool, type FlagSpec, type FlagValues, int, list, parseFlags, str } from "../args.js";
-import { type DaemonClient, demux, readAll } from "./client.js";
+import { type DaemonClient, demux, type Response, readAll } from "./client.js";
 import { duration } from "../../daemon/views.js";
 import { humanSize, shortId, table } from "./format.js";
 import type { Io } from "./image-commands.js";
@@ -389,6 +389,28 @@ function resizeOnWinch(c: DaemonClient, path: string): () => void {
   return () => process.off("SIGWINCH", send);
 }
 
+/**
+ * The attach stream and the wait, both registered before a start (no byte and no exit is
+ * missed), asked side by side: one round trip. When either fails the other is closed.
+ */
+async function attachAndWait(c: DaemonClient, attach: string, wait: string): Promise<[Socket, Response]> {
+  const sock = c.hijack(attach);
+  const res = c.stream("POST", wait);
+  try {
+    return await Promise.all([sock, res]);
+  } catch (e) {
+    sock.then(
+      (s) => s.destroy(),
+      () => {},
+    );
+    res.then(
+      (r) => r.destroy(),
+      () => {},
+    );
+    throw e;
+  }
+}
+
 export const runCmd: ContainerCmd = async (c, args, io) => {
   const { flags, rest } = parseFlags(args, RUN_FLAGS, "run");
   const [image, ...cmd] = rest;
@@ -428,8 +450,11 @@ export const runCmd: ContainerCmd = async (c, args, io) => {
     io.out(`${id}\n`);
     return 0;
   }
-  const sock = await c.hijack(`/containers/${id}/attach?stream=1&stdout=1&stderr=1${interactive ? "&stdin=1" : ""}`);
-  const waitRes = await c.stream("POST", `/containers/${id}/wait?condition=${bool(flags, "rm") ? "removed" : "next-exit"}`);
+  const [sock, waitRes] = await attachAndWait(
+    c,
+    `/containers/${id}/attach?stream=1&stdout=1&stderr=1${interactive ? "&stdin=1" : ""}`,
+    `/containers/${id}/wait?condition=${bool(flags, "rm") ? "removed" : "next-exit"}`,
+  );
   const exit = readAll(waitRes).then((t) => JSON.parse(t) as { StatusCode: number; Error?: { Message: string } });
   const streaming = stream(sock, io, tty, interactive);
   const proxied: Array<[NodeJS.Signals, () => void]> = [];
@@ -473,8 +498,11 @@ export const startCmd: ContainerCmd = async (c, args, io) => {
     const id = rest[0] as string;
     const info = (await c.call<{ Id: string; Config: { Tty?: boolean } }>("GET", `/containers/${enc(id)}/json`)).body;
     const stdin = bool(flags, "interactive");
-    const sock = await c.hijack(`/containers/${info.Id}/attach?stream=1&stdout=1&stderr=1${stdin ? "&stdin=1" : ""}`);
-    const waitRes = await c.stream("POST", `/containers/${info.Id}/wait?condition=next-exit`);
+    const [sock, waitRes] = await attachAndWait(
+      c,
+      `/containers/${info.Id}/attach?stream=1&stdout=1&stderr=1${stdin ? "&stdin=1" : ""}`,
+      `/containers/${info.Id}/wait?condition=next-exit`,
+    );
     const exit = readAll(waitRes).then((t) => JSON.parse(t) as { StatusCode: number });
     const streaming = stream(sock, io, info.Config.Tty === true, stdin);
     await c.call("POST", `/containers/${info.Id}/start`);
@@ -761,8 +789,11 @@ export const attachCmd: ContainerCmd = async (c, args, io) => {
   ).body;
   if (!info.State.Running) throw invalidArgument("You cannot attach to a stopped container, start it first");
   const stdin = info.Config.OpenStdin === true && !bool(flags, "no-stdin");
-  const sock = await c.hijack(`/containers/${info.Id}/attach?stream=1&stdout=1&stderr=1${stdin ? "&stdin=1" : ""}`);
-  const waitRes = await c.stream("POST", `/containers/${info.Id}/wait?condition=next-exit`);
+  const [sock, waitRes] = await attachAndWait(
+    c,
+    `/containers/${info.Id}/attach?stream=1&stdout=1&stderr=1${stdin ? "&stdin=1" : ""}`,
+    `/containers/${info.Id}/wait?condition=next-exit`,
+  );
   const exit = readAll(waitRes).then((t) => JSON.parse(t) as { StatusCode: number });
   await stream(sock, io, info.Config.Tty === true, stdin);
   return (await exit).StatusCode;

@@ -92,7 +92,7 @@ async function statInContainer(c: DaemonClient, container: string, path: string)
   return decodeStat(res);
 }
 
-function decodeStat(res: IncomingMessage): PathStat {
+function decodeStat(res: { headers: Record<string, string | string[] | undefined> }): PathStat {
   const raw = res.headers[PATH_STAT_HEADER.toLowerCase()];
   if (typeof raw !== "string") throw new BerthError("Internal", `berthd sent no ${PATH_STAT_HEADER} header`);
   return JSON.parse(Buffer.from(raw, "base64").toString("utf8")) as PathStat;

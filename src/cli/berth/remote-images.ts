@@ -222,7 +222,11 @@ function lineError(m: ProgressLine): string | undefined {
 }
 
 /** Read docker's JSON-lines answer to its end; a connection cut before the end is an error. */
-function jsonLines(res: IncomingMessage, what: string, onLine: (m: ProgressLine) => void): Promise<void> {
+function jsonLines(
+  res: NodeJS.ReadableStream & { destroy(): void },
+  what: string,
+  onLine: (m: ProgressLine) => void,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let buf = "";
     const take = (line: string) => {
