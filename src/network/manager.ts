@@ -237,10 +237,15 @@ export class NetworkManager {
     // the records (addresses asked for, ports) are decided under the lock; a chain that touches
     // only this container's own objects (bridge + host-local: its veth, its lease) then runs
     // outside it, so one container's plugins do not queue behind another's
+    // the FORWARD policy (an iptables exec) is read while the lock is awaited and the records read
+    const forwardDrops = forwardDropsByDefault();
+    forwardDrops.catch(() => {});
     const reserved = await this.#locked(async () => {
       const network = await this.get(networkRef);
       const what = `attach container ${containerId} to network "${network.name}"`;
-      const all = await this.#store.attachments();
+      const wanted = normalizePorts(opts.portMappings ?? []);
+      // every container's records only when ports are asked for (their host ports are in use)
+      const all = await this.#store.attachments(wanted.length ? undefined : containerId);
       const mine = all.filter((a) => a.containerId === containerId);
       if (mine.some((a) => a.networkId === network.id)) throw alreadyExists(`${what}: already attached`);
       if (!(await netnsExists(opts.netns))) throw notFound(`${what}: netns ${opts.netns} does not exist`);
@@ -265,7 +270,6 @@ export class NetworkManager {
         // IgnoreUnknown: every plugin of the chain parses CNI_ARGS, only host-local knows IP
         cniArgs = `IgnoreUnknown=1;IP=${opts.ip}`;
       }
-      const wanted = normalizePorts(opts.portMappings ?? []);
       const inUse = all.flatMap((a) => a.ports);
       checkPortConflicts(wanted, inUse);
       const ports = await assignHostPorts(wanted, inUse);
@@ -276,7 +280,7 @@ export class NetworkManager {
         await ensureMasquerade(network);
         this.#masquerading.set(network.id, Date.now());
       }
-      const firewall = await forwardDropsByDefault();
+      const firewall = await forwardDrops;
       if (firewall) await this.#checkPlugin("firewall");
       const confList = buildConfList(network, {
         ipamDataDir: this.#store.ipamDir,

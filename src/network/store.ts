@@ -129,11 +129,9 @@ export class NetworkStore {
 
   async networks(): Promise<Network[]> {
     const dir = join(this.dir, "networks");
-    const out: Network[] = [];
-    for (const n of await sweepTemps(dir, await listDir(dir))) {
-      if (!n.endsWith(".json")) continue;
-      out.push(checkNetwork(await readJson(join(dir, n)), join(dir, n)));
-    }
+    const names = (await sweepTemps(dir, await listDir(dir))).filter((n) => n.endsWith(".json"));
+    // read side by side (see attachments)
+    const out = await Promise.all(names.map(async (n) => checkNetwork(await readJson(join(dir, n)), join(dir, n))));
     return out.sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
   }
 
@@ -148,18 +146,24 @@ export class NetworkStore {
 
   async attachments(containerId?: string): Promise<AttachmentRecord[]> {
     const root = join(this.dir, "attachments");
-    const out: AttachmentRecord[] = [];
-    for (const c of containerId === undefined ? await listDir(root) : [containerId]) {
-      const names = await sweepTemps(join(root, c), await listDir(join(root, c)));
-      // a container dir a crash left empty (between the last record's removal and the rmdir)
-      if (names.length === 0 && containerId === undefined) await rmdir(join(root, c)).catch(() => {});
-      for (const n of names) {
-        if (!n.endsWith(".json")) continue;
-        const file = join(root, c, n);
-        out.push(checkAttachment(await readJson(file), file));
-      }
-    }
-    return out.sort((a, b) => a.created.localeCompare(b.created) || a.ifname.localeCompare(b.ifname));
+    // every container's dir and every record read side by side: one after the other, each read
+    // is a thread-pool round trip, and this runs under the network manager's lock
+    const perContainer = await Promise.all(
+      (containerId === undefined ? await listDir(root) : [containerId]).map(async (c) => {
+        const names = await sweepTemps(join(root, c), await listDir(join(root, c)));
+        // a container dir a crash left empty (between the last record's removal and the rmdir)
+        if (names.length === 0 && containerId === undefined) await rmdir(join(root, c)).catch(() => {});
+        return Promise.all(
+          names
+            .filter((n) => n.endsWith(".json"))
+            .map(async (n) => {
+              const file = join(root, c, n);
+              return checkAttachment(await readJson(file), file);
+            }),
+        );
+      }),
+    );
+    return perContainer.flat().sort((a, b) => a.created.localeCompare(b.created) || a.ifname.localeCompare(b.ifname));
   }
 
   async putAttachment(a: AttachmentRecord): Promise<void> {
