@@ -431,8 +431,14 @@ describe("berthd", { skip, concurrency: false }, () => {
     );
     assert.ok(df.Volumes.some((v) => v.Name === "dfvol"));
     assert.match(await ok(["system", "df"]), /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\nImages/);
-    const pr = await ok(["container", "prune", "-f"]);
-    assert.match(pr, new RegExp(stopped));
+    // docker's prompt: "n" keeps everything, "y" prunes (-f skips the question)
+    const no = await berth(["container", "prune"], "n\n");
+    assert.equal(no.code, 0, no.stderr);
+    assert.match(no.stdout, /Are you sure you want to continue\? \[y\/N\]/);
+    assert.match(await ok(["ps", "-aq", "--no-trunc"]), new RegExp(stopped));
+    const pr = await berth(["container", "prune"], "y\n");
+    assert.equal(pr.code, 0, pr.stderr);
+    assert.match(pr.stdout, new RegExp(stopped));
     assert.deepEqual((await ok(["ps", "-aq", "--no-trunc"])).trim().split("\n"), [running]);
     await ok(["rm", "-f", running]);
     await ok(["volume", "rm", "dfvol"]);

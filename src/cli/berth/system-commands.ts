@@ -1,4 +1,3 @@
-import { createInterface } from "node:readline/promises";
 import { invalidArgument } from "../../errors/index.js";
 import { bool, parseFlags, str } from "../args.js";
 import type { ContainerCmd } from "./container-commands.js";
@@ -17,9 +16,26 @@ const pct = (part: number, whole: number) => (whole > 0 ? ` (${Math.round((part 
 async function confirm(io: Io, what: string[], force: boolean): Promise<boolean> {
   if (force) return true;
   io.out(`WARNING! This will remove:\n${what.map((w) => `  - ${w}\n`).join("")}\nAre you sure you want to continue? [y/N] `);
-  const rl = createInterface({ input: io.stdin() as NodeJS.ReadableStream });
-  const answer = await rl.question("");
-  rl.close();
+  // one line of input, read by hand: node:readline is a handful of modules that every other
+  // command would load (and compile) for nothing
+  const input = io.stdin() as NodeJS.ReadableStream;
+  const answer = await new Promise<string>((resolve) => {
+    let buf = "";
+    const done = (line: string) => {
+      input.off("data", onData);
+      input.off("end", onEnd);
+      input.pause();
+      resolve(line);
+    };
+    const onData = (d: Buffer | string) => {
+      buf += d.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) done(buf.slice(0, nl));
+    };
+    const onEnd = () => done(buf);
+    input.on("data", onData);
+    input.on("end", onEnd);
+  });
   return /^y(es)?$/i.test(answer.trim());
 }
 
