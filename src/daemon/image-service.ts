@@ -71,6 +71,9 @@ export interface RemoveResult {
  * read-only mounts of an image's rootfs. Every call holds the data root's lock (shared, or
  * exclusive for garbage collection).
  */
+/** image configs kept in memory (a few KB each) */
+const CONFIG_CACHE = 64;
+
 export class ImageService {
   readonly root: string;
   readonly db: Db;
@@ -79,6 +82,11 @@ export class ImageService {
   readonly snapshotter: Snapshotter;
   private readonly registryOptions: RegistryOptions;
   private readonly authFile: string | undefined;
+  /**
+   * Config blobs by digest, most recently used last: every create and start parses its image's
+   * config, and a blob of the content store never changes (its name is its digest)
+   */
+  private readonly configBlobs = new Map<string, Buffer>();
 
   private constructor(opts: ImageServiceOptions, db: Db, snapshotter: Snapshotter) {
     this.root = opts.root;
@@ -143,7 +151,14 @@ export class ImageService {
   }
 
   async configOf(rec: ImageRecord): Promise<ImageConfig> {
-    return parseImageConfig(await this.content.read(rec.config.digest), `config of ${rec.name}`);
+    const digest = rec.config.digest;
+    let blob = this.configBlobs.get(digest);
+    if (blob) this.configBlobs.delete(digest);
+    else blob = await this.content.read(digest);
+    this.configBlobs.set(digest, blob);
+    if (this.configBlobs.size > CONFIG_CACHE) this.configBlobs.delete(this.configBlobs.keys().next().value as string);
+    // parsed each time: callers get their own object
+    return parseImageConfig(blob, `config of ${rec.name}`);
   }
 
   /** The chain ID of the image's top layer: the snapshot its rootfs is made from. */

@@ -45,13 +45,12 @@ test("ports chain portmap with snat and the runtimeConfig; internal drops the de
         { hostIP: "0.0.0.0", hostPort: 8080, containerPort: 80, protocol: "tcp" },
         { hostIP: "127.0.0.1", hostPort: 5353, containerPort: 53, protocol: "udp" },
       ],
-      firewall: true,
       mtu: 1400,
     },
   );
   assert.deepEqual(
     list.plugins.map((p) => p.type),
-    ["bridge", "portmap", "firewall"],
+    ["bridge", "portmap"],
   );
   const [bridge, portmap] = list.plugins;
   assert.equal(bridge?.["ipMasq"], false);

@@ -21,8 +21,6 @@ export interface ConfListOptions {
   ipamDataDir: string;
   /** published ports; the portmap plugin is chained only when there are some */
   ports?: readonly PublishedPort[];
-  /** chain the firewall plugin (the host's FORWARD policy drops what it does not allow) */
-  firewall?: boolean;
   mtu?: number;
 }
 
@@ -31,7 +29,8 @@ export interface ConfListOptions {
  * bridge (host-local IPAM, the bridge as gateway, hairpin so a container reaches itself through
  * a published port; masquerade is the network's one rule, as docker's, not the plugin's
  * per-container ipMasq: iptables.ts `masqueradeRule`) -> portmap (DNAT, with SNAT so
- * 127.0.0.1:<port> works from the host) -> firewall (only where FORWARD drops by default).
+ * 127.0.0.1:<port> works from the host). What FORWARD lets through is the network's too: its
+ * docker-style ACCEPT rules (iptables.ts `forwardRules`), not the firewall plugin's per container.
  */
 export function buildConfList(network: Network, opts: ConfListOptions): NetworkConfList {
   const bridge: PluginConf = {
@@ -67,7 +66,6 @@ export function buildConfList(network: Network, opts: ConfListOptions): NetworkC
       },
     });
   }
-  if (opts.firewall) plugins.push({ type: "firewall", backend: "iptables" });
   return { cniVersion, name: network.name, plugins };
 }
 

@@ -59,13 +59,6 @@ export async function ensureIpForward(): Promise<void> {
   }
 }
 
-/** Whether the host's filter FORWARD chain drops packets nobody accepted (docker sets this). */
-export async function forwardDropsByDefault(): Promise<boolean> {
-  const res = await execProgram("iptables", ["-w", "-t", "filter", "-S", "FORWARD"]);
-  if (res.code !== 0) throw failedPrecondition(`read the FORWARD policy: iptables: ${firstLine(res.stderr)}`);
-  return /^-P FORWARD DROP$/m.test(res.stdout);
-}
-
 /** Deletes a network link; nothing to do when it does not exist. */
 export async function deleteLink(name: string): Promise<void> {
   const show = await execProgram("ip", ["link", "show", "dev", name]);

@@ -1,8 +1,8 @@
 /**
  * network: container networking for berthd, docker's bridge driver built from CNI plugins
  * (CNI spec 1.0.0). Networks and attachments are JSON records under berthd's state dir, netns
- * files live under its run dir, and the plugins (bridge + host-local, portmap, firewall,
- * loopback) are executed as programs. `host`, `none` and `container:<id>` modes need no CNI and
+ * files live under its run dir, and the plugins (bridge + host-local, portmap, loopback) are
+ * executed as programs; a network's own iptables rules (masquerade, FORWARD) are berthd's. `host`, `none` and `container:<id>` modes need no CNI and
  * are berthd's to apply; `parseNetworkMode` validates them all.
  */
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { masqueradeRule, parseTable, planPrune, planSweep, splitRule } from "./iptables.js";
+import { forwardRules, masqueradeRule, parseTable, planPrune, planSweep, splitRule } from "./iptables.js";
 
 // `iptables -t nat -S` with one portmapped container (c1) and one plain one (c2), as plugins 1.1.1 leave it
 const nat = `-P PREROUTING ACCEPT
@@ -121,4 +121,15 @@ test("masqueradeRule is docker's: the subnet leaving through another interface t
   // what iptables -S prints for it reads back as the same words
   const printed = `-A POSTROUTING -s 10.231.5.0/24 ! -o br-abababababab -m comment --comment "berth masquerade app abababababab" -j MASQUERADE`;
   assert.deepEqual(splitRule(printed).slice(1), rule);
+});
+
+test("forwardRules are docker's: within the bridge always; out of it and the replies back unless internal", () => {
+  const net = { name: "app", id: "ab".repeat(32), bridge: "br-abababababab" };
+  const tail = ["-m", "comment", "--comment", "berth forward app abababababab", "-j", "ACCEPT"];
+  assert.deepEqual(forwardRules(net), [
+    ["-i", "br-abababababab", "-o", "br-abababababab", ...tail],
+    ["-i", "br-abababababab", "!", "-o", "br-abababababab", ...tail],
+    ["-o", "br-abababababab", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...tail],
+  ]);
+  assert.deepEqual(forwardRules({ ...net, internal: true }), [["-i", "br-abababababab", "-o", "br-abababababab", ...tail]]);
 });

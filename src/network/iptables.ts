@@ -149,20 +149,48 @@ export function masqueradeRule(network: { name: string; id: string; subnet: stri
   ];
 }
 
-/** Adds a network's masquerade rule unless it is there. */
-export async function ensureMasquerade(network: Parameters<typeof masqueradeRule>[0]): Promise<void> {
-  const rule = masqueradeRule(network);
-  const check = await execProgram("iptables", ["-w", "-t", "nat", "-C", ...rule]);
-  if (check.code === 0) return;
-  await iptables("nat", ["-A", ...rule]);
+/**
+ * docker's FORWARD rules for a network's bridge (filter table, inserted at the top of FORWARD):
+ * traffic between its containers, and (not internal) traffic leaving it and the replies to that.
+ * Whatever the host's FORWARD policy (docker itself sets DROP), its containers are forwarded, with
+ * no per-container rule (the CNI firewall plugin's, which needed the policy read at every attach).
+ */
+export function forwardRules(network: { name: string; id: string; bridge: string; internal?: boolean }): string[][] {
+  const br = network.bridge;
+  const tail = ["-m", "comment", "--comment", `berth forward ${network.name} ${network.id.slice(0, 12)}`, "-j", "ACCEPT"];
+  const rules = [["-i", br, "-o", br, ...tail]];
+  if (!network.internal)
+    rules.push(["-i", br, "!", "-o", br, ...tail], ["-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...tail]);
+  return rules;
 }
 
-/** Removes a network's masquerade rule (every copy of it); nothing to do when there is none. */
-export async function removeMasquerade(network: Parameters<typeof masqueradeRule>[0]): Promise<void> {
-  const rule = masqueradeRule(network);
-  for (let i = 0; i < 16; i++) {
-    const del = await execProgram("iptables", ["-w", "-t", "nat", "-D", ...rule]);
-    if (del.code !== 0) return;
+type RuledNetwork = Parameters<typeof masqueradeRule>[0] & Parameters<typeof forwardRules>[0];
+
+/** Adds a network's rules that are missing: its masquerade rule (not internal) and its FORWARD rules. */
+export async function ensureNetworkRules(network: RuledNetwork): Promise<void> {
+  if (!network.internal) {
+    const rule = masqueradeRule(network);
+    const check = await execProgram("iptables", ["-w", "-t", "nat", "-C", ...rule]);
+    if (check.code !== 0) await iptables("nat", ["-A", ...rule]);
+  }
+  for (const rule of forwardRules(network)) {
+    const check = await execProgram("iptables", ["-w", "-t", "filter", "-C", "FORWARD", ...rule]);
+    if (check.code !== 0) await iptables("filter", ["-I", "FORWARD", "1", ...rule]);
+  }
+}
+
+/** Removes a network's rules (every copy of each); nothing to do for those not there. */
+export async function removeNetworkRules(network: RuledNetwork): Promise<void> {
+  const rules: [string, string[]][] = [
+    ["nat", masqueradeRule(network)],
+    // an internal network's outbound rules too: it may have been made otherwise by an older berth
+    ...forwardRules({ ...network, internal: false }).map((r): [string, string[]] => ["filter", ["FORWARD", ...r]]),
+  ];
+  for (const [table, rule] of rules) {
+    for (let i = 0; i < 16; i++) {
+      const del = await execProgram("iptables", ["-w", "-t", table, "-D", ...rule]);
+      if (del.code !== 0) break;
+    }
   }
 }
 

@@ -6,8 +6,8 @@ import { addChain, type ChainRuntime, checkChain, delChain } from "./cni-chain.j
 import { defaultCniPath, invokePlugin, pluginVersions } from "./cni-plugin.js";
 import { containerAddress } from "./cni-result.js";
 import { type NetworkConfList, buildConfList, cniVersion } from "./conflist.js";
-import { checkKernelSupport, deleteLink, ensureIpForward, forwardDropsByDefault, hostRoutes } from "./host.js";
-import { ensureMasquerade, hasPortRules, pruneSharedChains, removeMasquerade, sweepAttachmentRules } from "./iptables.js";
+import { checkKernelSupport, deleteLink, ensureIpForward, hostRoutes } from "./host.js";
+import { ensureNetworkRules, hasPortRules, pruneSharedChains, removeNetworkRules, sweepAttachmentRules } from "./iptables.js";
 import { reservedNetworkNames, validateContainerId, validateInterfaceName, validateNetworkName } from "./names.js";
 import { createNetnsFile, netnsExists, netnsPath, removeNetnsFile } from "./netns.js";
 import { assignHostPorts, checkPortConflicts, normalizePorts } from "./ports.js";
@@ -52,8 +52,8 @@ export class NetworkManager {
   #tail: Promise<unknown> = Promise.resolve();
   #kernelChecked: Promise<void> | undefined;
   readonly #pluginsChecked = new Map<string, Promise<void>>();
-  /** networks whose masquerade rule this manager has seen in place, and when */
-  readonly #masquerading = new Map<string, number>();
+  /** networks whose rules (masquerade, FORWARD) this manager has seen in place, and when */
+  readonly #ruled = new Map<string, number>();
 
   constructor(opts: NetworkManagerOptions) {
     this.stateDir = opts.stateDir;
@@ -172,8 +172,8 @@ export class NetworkManager {
         throw failedPrecondition(`remove network "${network.name}": containers are attached (${ids})`);
       }
       await deleteLink(network.bridge);
-      await removeMasquerade(network);
-      this.#masquerading.delete(network.id);
+      await removeNetworkRules(network);
+      this.#ruled.delete(network.id);
       await this.#store.deleteNetwork(network);
     });
   }
@@ -237,9 +237,6 @@ export class NetworkManager {
     // the records (addresses asked for, ports) are decided under the lock; a chain that touches
     // only this container's own objects (bridge + host-local: its veth, its lease) then runs
     // outside it, so one container's plugins do not queue behind another's
-    // the FORWARD policy (an iptables exec) is read while the lock is awaited and the records read
-    const forwardDrops = forwardDropsByDefault();
-    forwardDrops.catch(() => {});
     const reserved = await this.#locked(async () => {
       const network = await this.get(networkRef);
       const what = `attach container ${containerId} to network "${network.name}"`;
@@ -275,17 +272,14 @@ export class NetworkManager {
       const ports = await assignHostPorts(wanted, inUse);
 
       await this.#checkHost(network, ports.length > 0);
-      // checked again after a while: a firewall reload or `iptables -t nat -F` drops it
-      if (!network.internal && (this.#masquerading.get(network.id) ?? 0) < Date.now() - 10_000) {
-        await ensureMasquerade(network);
-        this.#masquerading.set(network.id, Date.now());
+      // checked again after a while: a firewall reload or `iptables -F` drops them
+      if ((this.#ruled.get(network.id) ?? 0) < Date.now() - 10_000) {
+        await ensureNetworkRules(network);
+        this.#ruled.set(network.id, Date.now());
       }
-      const firewall = await forwardDrops;
-      if (firewall) await this.#checkPlugin("firewall");
       const confList = buildConfList(network, {
         ipamDataDir: this.#store.ipamDir,
         ports,
-        firewall,
         ...(this.#mtu === undefined ? {} : { mtu: this.#mtu }),
       });
       const record: AttachmentRecord = {

@@ -14,7 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { describe as describeError, isKind } from "../../src/errors/index.js";
 import { invokePlugin, type Network, NetworkManager } from "../../src/network/index.js";
-import { removeMasquerade } from "../../src/network/iptables.js";
+import { removeNetworkRules } from "../../src/network/iptables.js";
 
 const run = promisify(execFile);
 const skip =
@@ -97,7 +97,7 @@ describe("network", { skip }, () => {
     for (const id of containers) await m.removeNetns(id).catch(() => {});
     for (const mgr of managers) for (const n of await mgr.list().catch(() => [])) await mgr.remove(n.id).catch(() => {});
     // the pre-defined default network cannot be removed: its masquerade rule goes by hand
-    for (const mgr of managers) for (const n of await mgr.list().catch(() => [])) await removeMasquerade(n).catch(() => {});
+    for (const mgr of managers) for (const n of await mgr.list().catch(() => [])) await removeNetworkRules(n).catch(() => {});
     for (const b of bridges) await run("ip", ["link", "delete", "dev", b]).catch(() => {});
     if (dir) {
       await run("umount", ["--lazy", join(dir, "run")]).catch(() => {});
@@ -264,10 +264,28 @@ describe("network", { skip }, () => {
       "the network masquerades its subnet",
     );
     assert.equal(rules.filter((l) => l.includes(masq(netA))).length, 1, "once, however many containers");
+    // FORWARD lets the network's traffic through whatever the host's policy: docker's three rules,
+    // at the top of the chain; an internal network's containers only reach each other
+    const fwd = (name: string) => rules.filter((l) => l.startsWith("-A FORWARD") && l.includes(`"berth forward ${name} `));
+    const brA = nets["a"]?.bridge;
+    assert.deepEqual(
+      fwd(netA).map((l) => l.replace(/ -m comment --comment "[^"]*"/, "")),
+      [
+        `-A FORWARD -o ${brA} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+        `-A FORWARD -i ${brA} ! -o ${brA} -j ACCEPT`,
+        `-A FORWARD -i ${brA} -o ${brA} -j ACCEPT`,
+      ],
+    );
     assert.equal(
       rules.some((l) => l.includes(masq(netB))),
       false,
       "an internal network does not masquerade",
+    );
+    const brB = nets["b"]?.bridge;
+    assert.deepEqual(
+      fwd(netB).map((l) => l.replace(/ -m comment --comment "[^"]*"/, "")),
+      [`-A FORWARD -i ${brB} -o ${brB} -j ACCEPT`],
+      "an internal network's containers are forwarded among themselves only",
     );
     assert.equal(
       rules.some((l) => l.includes(`id: "${id}"`)),
@@ -368,9 +386,12 @@ describe("network", { skip }, () => {
     await m.remove(netA);
     await m.remove(netB);
     for (const n of Object.values(nets)) assert.equal(await ok("ip", ["link", "show", "dev", n.bridge]), false, n.bridge);
-    // networks of the other managers still exist, with their masquerade rules
+    // networks of the other managers still exist, with their masquerade and FORWARD rules
     const others = (await Promise.all(managers.filter((x) => x !== m).map((x) => x.list()))).flat();
-    const theirs = (l: string) => others.some((n) => l.includes(`--comment "berth masquerade ${n.name} ${n.id.slice(0, 12)}"`));
+    const theirs = (l: string) =>
+      others.some((n) =>
+        ["masquerade", "forward"].some((k) => l.includes(`--comment "berth ${k} ${n.name} ${n.id.slice(0, 12)}"`)),
+      );
     assert.deepEqual(
       (await cniRules()).filter((l) => !baseline.includes(l) && !theirs(l)),
       [],
