@@ -33,6 +33,8 @@ export interface NetworkManagerOptions {
   defaultNetwork?: { bridge?: string; subnet?: string; gateway?: string };
   /** the MTU of the bridges and container interfaces (the kernel's default when absent) */
   mtu?: number;
+  /** how long a network's iptables rules are trusted to be in place before an attach checks them again */
+  rulesRecheckMs?: number;
 }
 
 /**
@@ -54,6 +56,9 @@ export class NetworkManager {
   readonly #pluginsChecked = new Map<string, Promise<void>>();
   /** networks whose rules (masquerade, FORWARD) this manager has seen in place, and when */
   readonly #ruled = new Map<string, number>();
+  /** a re-check of a network's rules running beside the attach that started it */
+  readonly #rechecks = new Map<string, Promise<void>>();
+  readonly #recheckMs: number;
 
   constructor(opts: NetworkManagerOptions) {
     this.stateDir = opts.stateDir;
@@ -68,6 +73,7 @@ export class NetworkManager {
     };
     validateInterfaceName(this.#defaults.bridge);
     this.#mtu = opts.mtu;
+    this.#recheckMs = opts.rulesRecheckMs ?? 10_000;
   }
 
   /** Runs `fn` after every earlier locked operation has finished. */
@@ -172,6 +178,8 @@ export class NetworkManager {
         throw failedPrecondition(`remove network "${network.name}": containers are attached (${ids})`);
       }
       await deleteLink(network.bridge);
+      // a re-check still running could put back what this removes
+      await this.#rechecks.get(network.id);
       await removeNetworkRules(network);
       this.#ruled.delete(network.id);
       await this.#store.deleteNetwork(network);
@@ -272,10 +280,20 @@ export class NetworkManager {
       const ports = await assignHostPorts(wanted, inUse);
 
       await this.#checkHost(network, ports.length > 0);
-      // checked again after a while: a firewall reload or `iptables -F` drops them
-      if ((this.#ruled.get(network.id) ?? 0) < Date.now() - 10_000) {
+      // made before a network's first container; then checked again after a while (a firewall
+      // reload or `iptables -F` drops them), beside this attach: they are as good as always there
+      const seen = this.#ruled.get(network.id);
+      if (seen === undefined) {
         await ensureNetworkRules(network);
         this.#ruled.set(network.id, Date.now());
+      } else if (seen < Date.now() - this.#recheckMs && !this.#rechecks.has(network.id)) {
+        const id = network.id;
+        this.#ruled.set(id, Date.now());
+        const recheck = ensureNetworkRules(network)
+          // the next attach makes them, and waits for it
+          .catch(() => void this.#ruled.delete(id))
+          .finally(() => this.#rechecks.delete(id));
+        this.#rechecks.set(id, recheck);
       }
       const confList = buildConfList(network, {
         ipamDataDir: this.#store.ipamDir,

@@ -14,7 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { describe as describeError, isKind } from "../../src/errors/index.js";
 import { invokePlugin, type Network, NetworkManager } from "../../src/network/index.js";
-import { removeNetworkRules } from "../../src/network/iptables.js";
+import { removeNetworkRules, splitRule } from "../../src/network/iptables.js";
 
 const run = promisify(execFile);
 const skip =
@@ -376,6 +376,35 @@ describe("network", { skip }, () => {
     assert.deepEqual(await bridgePorts(bridge).then((p) => p.length), 1);
     await d.detach(id);
     await m.removeNetns(id);
+  });
+
+  test("a network's rules a firewall reload dropped come back with a later attach; rm waits for that re-check", async () => {
+    const r = manager("recheck", { rulesRecheckMs: 0 });
+    const n = await r.create(`${tag}-rc`, { subnet: "10.231.6.0/24" });
+    bridges.add(n.bridge);
+    const fwd = async () =>
+      (await cniRules()).filter((l) => l.startsWith("-A FORWARD") && l.includes(`"berth forward ${n.name} `));
+    const [ns1, ns2] = [await netns(`${tag}-rc1`), await netns(`${tag}-rc2`)];
+    await r.attach(`${tag}-rc1`, n.name, { netns: ns1 });
+    const made = await fwd();
+    assert.equal(made.length, 3);
+    // a reload drops one (by hand here); the next attach puts it back, without waiting for it
+    await run("iptables", ["-D", ...splitRule(made[0] as string).slice(1)]);
+    assert.equal((await fwd()).length, 2);
+    await r.attach(`${tag}-rc2`, n.name, { netns: ns2 });
+    for (let i = 0; (await fwd()).length !== 3; i++) {
+      assert.ok(i < 100, "the dropped rule did not come back");
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    for (const id of [`${tag}-rc1`, `${tag}-rc2`]) {
+      await r.detach(id);
+      await m.removeNetns(id);
+    }
+    await r.attach(`${tag}-rc1`, n.name, { netns: await netns(`${tag}-rc1`) }).then(() => r.detach(`${tag}-rc1`));
+    await m.removeNetns(`${tag}-rc1`);
+    // a re-check may still run from the attach above: rm waits for it, and leaves no rule
+    await r.remove(n.name);
+    assert.deepEqual(await fwd(), []);
   });
 
   test("everything detached and removed leaves no rule, link or netns", async () => {
