@@ -9,13 +9,15 @@ export interface CgroupManager {
   readonly version: 1 | 2;
   /** controller or hierarchy name -> absolute directory of the container's cgroup */
   readonly paths: Record<string, string>;
-  /** create the cgroup directories (mkdir -p) and move `pid` into them */
-  apply(pid: number): void;
+  /** create the cgroup directories (mkdir -p) and move `pid` into them; `only`: those hierarchies ("" is cgroup2) */
+  apply(pid: number, only?: readonly string[]): void;
   /**
-   * create the cgroup directories for an init that places itself: the cgroup2 directory to
-   * clone it into (CLONE_INTO_CGROUP) and the v1 `tasks` files it writes "0" to
+   * the cgroup2 directory to clone a process into (CLONE_INTO_CGROUP) and the v1 `tasks` files
+   * it writes "0" to, for a process that places itself; `create` makes the directories first
+   * (a new container's), without it they must exist (an exec's: a missing one means the
+   * container is gone, and must not be made again)
    */
-  prepareSelfJoin(): { into?: string; tasks: string[] };
+  prepareSelfJoin(create: boolean): { into?: string; tasks: string[] };
   /** create the directories and write the limits; `devices` are the config's devices, always allowed */
   set(resources: LinuxResources, devices?: DeviceCgroup[]): void;
   /** every pid in the container's cgroup */

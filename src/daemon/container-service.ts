@@ -393,8 +393,11 @@ export class ContainerService {
     // the rootfs goes while the runtime deletes: the host's mount is not the container's (its
     // mount namespace holds its own), and nothing of berthd uses it once the init is gone
     const rootfs = join(this.bundleDir(rec.Id), "rootfs");
-    if (isMounted(rootfs)) unmountAll(rootfs);
-    await deleted;
+    try {
+      if (isMounted(rootfs)) unmountAll(rootfs);
+    } finally {
+      await deleted;
+    }
     delete rec.Shim;
     delete rec.NetworkPorts;
     // docker forgets a container's exec instances when it stops
@@ -743,12 +746,13 @@ export class ContainerService {
       await this.releaseRuntime(fresh, undefined);
       await this.o.setup?.removed(fresh, opts.volumes === true);
       const key = `container/${fresh.Id}`;
-      // three separate trees: removed side by side
-      await Promise.all([
+      // three separate trees, removed side by side; all are done (or failed) before an error is reported
+      const removed = await Promise.allSettled([
         this.o.images.snapshotter.stat(key) ? this.o.images.snapshotter.remove(key) : undefined,
         rm(this.bundleDir(fresh.Id), { recursive: true, force: true }),
         rm(this.containerDir(fresh.Id), { recursive: true, force: true }),
       ]);
+      for (const r of removed) if (r.status === "rejected") throw r.reason;
       this.store.delete(fresh.Id);
       this.execs.forgetContainer(fresh.Id);
       this.attachWaiters.failAll(fresh.Id, notFound(`No such container: ${fresh.Id}`));

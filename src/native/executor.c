@@ -792,9 +792,10 @@ static void __attribute__((noreturn)) run_plan(void) {
           a.cgroup = (uint64_t)slots[s->i1 - 1];
           pid = (pid_t)syscall(BERTH_SYS_clone3, &a, sizeof a);
           if (pid >= 0) placed = 1;
-          else if (errno != ENOSYS && errno != E2BIG && errno != EINVAL) fail("clone3 into cgroup", NULL);
         }
-        /* an older kernel: a plain clone, and the parent places the init (MSG_PID's err says so) */
+        /* clone3 refused (an older kernel, a seccomp filter of an outer container, the target's
+         * pids.max, which a migration does not check): a plain clone, and the parent places the
+         * init as it always did (MSG_PID's err says so) */
         if (!placed) pid = (pid_t)syscall(SYS_clone, (unsigned long)s->i0 | CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
         if (pid < 0) fail("clone", NULL);
         if (pid > 0) {

@@ -126,7 +126,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
     let cgroupJoin: { into?: string; tasks: string[] } | undefined;
     if (selfJoin) {
       placed = true;
-      cgroupJoin = cg.prepareSelfJoin();
+      cgroupJoin = cg.prepareSelfJoin(true);
       if (resources) cg.set(resources, devices);
     }
     native().mkfifo(fifoPath(ctx.root, id), 0o622);
@@ -155,8 +155,8 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
         if (newUserns) writeIdMaps(pid, spec.linux?.uidMappings, spec.linux?.gidMappings);
         placed = true;
         if (selfJoin) {
-          // the init wrote its v1 tasks files; the cgroup2 one is ours on a kernel without clone3's
-          if (!bornInCgroup) cg.apply(pid);
+          // the init wrote its v1 tasks files; the cgroup2 one is ours where clone3 was refused
+          if (!bornInCgroup) cg.apply(pid, [""]);
         } else {
           // rootless: what could be set is in `resources` (no device rules, see rootless-cgroups.ts)
           if (rootless) {

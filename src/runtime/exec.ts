@@ -113,13 +113,16 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<{ pid: 
       preserveFds: o.preserveFds ?? 0,
       terminal: Boolean(proc.terminal),
       seccomp: s.config.linux?.seccomp,
-      ...(selfJoin ? { cgroupJoin: cg.prepareSelfJoin() } : {}),
+      ...(selfJoin ? { cgroupJoin: cg.prepareSelfJoin(false) } : {}),
     },
     { ...hostFacts(ctx, cg.paths), setgroupsDenied: setgroupsDenied(s.pid) },
   );
   const pid = launch(plan, {
     init(pid, bornInCgroup) {
-      if (hasCgroup(s) && (!selfJoin || !bornInCgroup)) cg.apply(pid);
+      if (!hasCgroup(s)) return "";
+      // a process that placed itself wrote its v1 tasks files; the cgroup2 one is ours where clone3 was refused
+      if (!selfJoin) cg.apply(pid);
+      else if (!bornInCgroup) cg.apply(pid, [""]);
       return "";
     },
     seccompListener(fd, pid) {

@@ -6,8 +6,8 @@ import { Msg, SyncTag, describeStep, encodePlan, native, recvMessage, sendMessag
 export interface LaunchHandlers {
   /**
    * the init exists (host pid) and waits: write id maps, join cgroups; returns the state JSON
-   * for in-container hooks. `bornInCgroup` false: a clone into a cgroup was asked for, but the
-   * kernel could not (older than 5.7), so the init was not placed there.
+   * for in-container hooks. `bornInCgroup` false: a clone into a cgroup was asked for, but clone3
+   * refused it (a kernel older than 5.7, a seccomp filter, pids.max), so the init is not there.
    */
   init(pid: number, bornInCgroup: boolean): string;
   /** before pivot_root: prestart and createRuntime hooks */

@@ -255,3 +255,20 @@ rtest("a process over the memory limit is OOM-killed and events reports it", asy
     assert.equal(r.code, 0, r.stderr);
   }
 });
+
+rtest("exec into a container at its pids limit works: the process is moved in, which the limit does not stop", async (h) => {
+  const { id, pid } = await h.detached(["sleep", "1000"], (s) => {
+    if (!s.linux) s.linux = {};
+    s.linux.resources = { pids: { limit: 1 } };
+  });
+  assert.equal(pidsMax(pid), "1");
+  // berth-runtime clones the exec'd process into the cgroup (cgroup2) where it can: pids.max
+  // refuses that clone, and the process is then placed by the runtime as a move, as before.
+  // runc's own init forks inside the cgroup once moved there, which the limit refuses.
+  const r = h.rt(["exec", id, "echo", "inside"]);
+  if (IS_BERTH) {
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "inside\n");
+  }
+  h.ok(["delete", "--force", id]);
+});

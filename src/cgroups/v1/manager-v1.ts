@@ -14,8 +14,9 @@ export class ManagerV1 implements CgroupManager {
   readonly version = 1 as const;
   constructor(readonly paths: Record<string, string>) {}
 
-  apply(pid: number): void {
+  apply(pid: number, only?: readonly string[]): void {
     for (const [name, dir] of Object.entries(this.paths)) {
+      if (only && !only.includes(name)) continue;
       mkdirP(dir);
       // a new cpuset cgroup starts empty: inherit the parent's cpus and mems first
       if (name === "cpuset") inheritCpuset(dir);
@@ -23,12 +24,14 @@ export class ManagerV1 implements CgroupManager {
     }
   }
 
-  prepareSelfJoin(): { into?: string; tasks: string[] } {
+  prepareSelfJoin(create: boolean): { into?: string; tasks: string[] } {
     let into: string | undefined;
     const tasks: string[] = [];
     for (const [name, dir] of Object.entries(this.paths)) {
-      mkdirP(dir);
-      if (name === "cpuset") inheritCpuset(dir);
+      if (create) {
+        mkdirP(dir);
+        if (name === "cpuset") inheritCpuset(dir);
+      }
       // "" is the cgroup2 hierarchy of a hybrid host
       if (name === "") into = dir;
       else tasks.push(join(dir, "tasks"));

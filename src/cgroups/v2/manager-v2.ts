@@ -38,8 +38,8 @@ export class ManagerV2 implements CgroupManager {
     writeValue(join(this.dir, "cgroup.procs"), String(pid));
   }
 
-  prepareSelfJoin(): { into?: string; tasks: string[] } {
-    mkdirP(this.dir);
+  prepareSelfJoin(create: boolean): { into?: string; tasks: string[] } {
+    if (create) mkdirP(this.dir);
     return { into: this.dir, tasks: [] };
   }
 

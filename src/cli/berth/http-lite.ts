@@ -76,6 +76,9 @@ export function send(spec: RequestSpec): Promise<Answer> {
         sock.off("error", fail);
         if (spec.upgrade && parsed.status === 101) {
           if (rest.length) sock.unshift(rest);
+          // until its reader listens (an attach waits for the wait's answer first), a reset must
+          // not crash the CLI: 'close' follows the error, and readers end on it
+          sock.on("error", () => {});
           resolve({ upgraded: sock });
           return;
         }
@@ -114,7 +117,7 @@ function readBody(sock: Socket, res: Response, first: Buffer, empty: boolean): v
     : te !== undefined && /chunked/i.test(te)
       ? new Chunked()
       : cl !== undefined
-        ? new Sized(Number(cl))
+        ? new Sized(/^\d{1,15}$/.test(cl.trim()) ? Number(cl) : Number.NaN)
         : new UntilClose();
   if (decoder instanceof Sized && !Number.isSafeInteger(decoder.left)) {
     res.destroy(new Error(`malformed response: Content-Length ${JSON.stringify(cl)}`));

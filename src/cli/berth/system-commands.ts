@@ -18,17 +18,22 @@ async function confirm(io: Io, what: string[], force: boolean): Promise<boolean>
   io.out(`WARNING! This will remove:\n${what.map((w) => `  - ${w}\n`).join("")}\nAre you sure you want to continue? [y/N] `);
   // one line of input, read by hand: node:readline is a handful of modules that every other
   // command would load (and compile) for nothing
-  const input = io.stdin() as NodeJS.ReadableStream;
+  const input = io.stdin() as NodeJS.ReadableStream & { readableEnded?: boolean };
   const answer = await new Promise<string>((resolve) => {
     let buf = "";
+    if (input.readableEnded) {
+      resolve("");
+      return;
+    }
+    input.setEncoding("utf8");
     const done = (line: string) => {
       input.off("data", onData);
       input.off("end", onEnd);
       input.pause();
       resolve(line);
     };
-    const onData = (d: Buffer | string) => {
-      buf += d.toString();
+    const onData = (d: string) => {
+      buf += d;
       const nl = buf.indexOf("\n");
       if (nl >= 0) done(buf.slice(0, nl));
     };
