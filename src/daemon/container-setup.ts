@@ -135,6 +135,9 @@ export class ContainerSetup {
         plugins = this.connect(rec, net, netns);
         // not awaited yet: a failure surfaces from `connected` (or is swallowed by `release`)
         plugins.catch(() => {});
+      } else if (mode.kind === "none") {
+        // docker's none: a namespace of its own with only lo, and lo up (a runtime's new netns has it down)
+        netns = await this.o.networks.createNetns(rec.Id);
       }
       // another container's network: its namespace, its names and its /etc files (docker's)
       const netDonor = mode.kind === "container" ? this.runningDonor(mode.container, "network") : undefined;
@@ -268,7 +271,7 @@ export class ContainerSetup {
     // a shareable /dev/shm goes with the container (containers that joined it keep their mount)
     if (rec.HostConfig.IpcMode === "shareable") unmountAll(this.shmDir(rec));
     const mode = parseNetworkMode(rec.HostConfig.NetworkMode || "bridge");
-    if (mode.kind !== "bridge" && mode.kind !== "network") return;
+    if (mode.kind !== "bridge" && mode.kind !== "network" && mode.kind !== "none") return;
     // its peers on a user network forget its address (it gets another one if it starts again)
     if (mode.kind === "network") {
       const ip = rec.Networks[mode.name]?.IPAddress;

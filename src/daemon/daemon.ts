@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, invalidArgument } from "../errors/index.js";
 import { hostCgroups } from "../cgroups/index.js";
 import { closeDatabases } from "../images/index.js";
-import { packageRoot } from "../native/index.js";
+import { native, packageRoot } from "../native/index.js";
 import { type Attachment, type Network, NetworkManager } from "../network/index.js";
 import { ContainerSetup } from "./container-setup.js";
 import { ContainerService, type RuntimeInfo } from "./container-service.js";
@@ -106,6 +106,8 @@ export class Daemon {
     d.networks = new NetworkManager({
       stateDir: join(opts.dataRoot, "network"),
       runDir: join(opts.execRoot, "netns"),
+      // in-process, lo up: no `unshare`, loopback plugin or `umount` execs per container
+      netnsOps: { create: (file) => native().netnsCreate(file), unmount: (file) => native().umount(file, 2) },
       ...(opts.cniPath ? { cniPath: opts.cniPath } : {}),
       ...(opts.bridgeSubnet || opts.bridgeName
         ? {

@@ -3,7 +3,8 @@
  * messages with SCM_RIGHTS, mkfifo, waitpid, prctl(PR_SET_CHILD_SUBREAPER),
  * sending an fd to a unix socket path (the OCI console socket), and for the image
  * side mknod, xattrs, mount and flock; for cgroup v2 device rules, loading and
- * attaching BPF_PROG_TYPE_CGROUP_DEVICE programs (the instructions come from TS).
+ * attaching BPF_PROG_TYPE_CGROUP_DEVICE programs (the instructions come from TS); and
+ * for berthd's networks, a network namespace with lo up, bind-mounted on a file.
  * Every function is synchronous and policy-free; src/native/index.ts types them.
  */
 #define _GNU_SOURCE
@@ -30,6 +31,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include "executor.h"
 
@@ -644,6 +648,72 @@ static napi_value js_bpf_prog_get_fd_by_id(napi_env env, napi_callback_info info
   return make_i32(env, fd);
 }
 
+/* what netns_child did, in the parent's memory (CLONE_VM) */
+struct netns_job {
+  const char *path;
+  const char *step;
+  int err;
+};
+
+/* In a child sharing our memory: a new network namespace, its lo up (the kernel gives it
+ * 127.0.0.1 and ::1), kept alive by a bind mount of the child's ns/net on the file. */
+static int netns_child(void *arg) {
+  struct netns_job *job = arg;
+  job->step = "unshare(CLONE_NEWNET)";
+  if (unshare(CLONE_NEWNET) < 0) goto fail;
+  job->step = "bring up lo";
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) goto fail;
+  struct ifreq req;
+  memset(&req, 0, sizeof req);
+  strcpy(req.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &req) < 0) goto fail;
+  req.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &req) < 0) goto fail;
+  close(s);
+  job->step = "bind-mount /proc/self/ns/net";
+  if (mount("/proc/self/ns/net", job->path, NULL, MS_BIND, NULL) < 0) goto fail;
+  job->err = 0;
+  _exit(0);
+fail:
+  job->err = errno;
+  _exit(1);
+}
+
+/* netnsCreate(path): a new network namespace with lo up, bind-mounted on the existing file
+ * `path` (as `ip netns add` does), made by a short-lived child: unshare in Node's own thread
+ * would move that thread. CLONE_VFORK: we are back once the child has exited (~1 ms). */
+static napi_value js_netns_create(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  get_args(env, info, 1, argv);
+  char path[4096];
+  if (!arg_path(env, argv[0], path, sizeof path)) return NULL;
+  struct netns_job job = {path, "clone", EINVAL};
+  size_t size = 64 * 1024;
+  char *stack = malloc(size);
+  if (!stack) return throw_errno(env, ENOMEM, "create network namespace");
+  /* no signal handler of Node's may run on the child's side of our shared memory */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = clone(netns_child, stack + size, CLONE_VM | CLONE_VFORK, &job);
+  int clone_err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    free(stack);
+    return throw_errno(env, clone_err, "create network namespace: clone");
+  }
+  while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR) {
+  }
+  free(stack);
+  if (job.err) {
+    char what[4200];
+    snprintf(what, sizeof what, "create network namespace at %s: %s", path, job.step);
+    return throw_errno(env, job.err, what);
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   struct {
     const char *name;
@@ -658,6 +728,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mount", js_mount}, {"flock", js_flock}, {"bpfProgLoad", js_bpf_prog_load},
       {"bpfProgAttach", js_bpf_prog_attach}, {"bpfProgDetach", js_bpf_prog_detach},
       {"bpfProgQuery", js_bpf_prog_query}, {"bpfProgGetFdById", js_bpf_prog_get_fd_by_id},
+      {"netnsCreate", js_netns_create},
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
     napi_value f;

@@ -66,6 +66,8 @@ export interface Binding {
   bpfProgQuery(cgroupFd: number): number[];
   /** BPF_PROG_GET_FD_BY_ID */
   bpfProgGetFdById(id: number): number;
+  /** a new network namespace with lo up, bind-mounted on the existing file `path` (as `ip netns add`) */
+  netnsCreate(path: string): void;
 }
 
 let binding: Binding | undefined;

@@ -9,7 +9,7 @@ import { type NetworkConfList, buildConfList, cniVersion } from "./conflist.js";
 import { checkKernelSupport, deleteLink, ensureIpForward, hostRoutes } from "./host.js";
 import { ensureNetworkRules, hasPortRules, pruneSharedChains, removeNetworkRules, sweepAttachmentRules } from "./iptables.js";
 import { reservedNetworkNames, validateContainerId, validateInterfaceName, validateNetworkName } from "./names.js";
-import { createNetnsFile, netnsExists, netnsPath, removeNetnsFile } from "./netns.js";
+import { createNetnsFile, type NetnsOps, netnsExists, netnsPath, removeNetnsFile } from "./netns.js";
 import { assignHostPorts, checkPortConflicts, normalizePorts } from "./ports.js";
 import { type AttachmentRecord, NetworkStore } from "./store.js";
 import type { AttachOptions, AttachResult, Attachment, CreateNetworkOptions, Network } from "./types.js";
@@ -35,6 +35,11 @@ export interface NetworkManagerOptions {
   mtu?: number;
   /** how long a network's iptables rules are trusted to be in place before an attach checks them again */
   rulesRecheckMs?: number;
+  /**
+   * netns files made (lo up) and unmounted in-process (berthd hands in the native executor's: the
+   * network module uses no native code of its own); without them, `unshare`, the loopback plugin, `umount`
+   */
+  netnsOps?: NetnsOps;
 }
 
 /**
@@ -59,6 +64,7 @@ export class NetworkManager {
   /** a re-check of a network's rules running beside the attach that started it */
   readonly #rechecks = new Map<string, Promise<void>>();
   readonly #recheckMs: number;
+  readonly #netnsOps: NetnsOps | undefined;
 
   constructor(opts: NetworkManagerOptions) {
     this.stateDir = opts.stateDir;
@@ -74,6 +80,7 @@ export class NetworkManager {
     validateInterfaceName(this.#defaults.bridge);
     this.#mtu = opts.mtu;
     this.#recheckMs = opts.rulesRecheckMs ?? 10_000;
+    this.#netnsOps = opts.netnsOps;
   }
 
   /** Runs `fn` after every earlier locked operation has finished. */
@@ -201,13 +208,15 @@ export class NetworkManager {
     return file;
   }
 
-  /** The netns file alone (`lo` still down: `loopbackUp`, which may run beside `attach`). */
+  /** The netns file; `lo` is up when `netnsOps` made it, else `loopbackUp` (which may run beside `attach`). */
   createNetnsFile(containerId: string): Promise<string> {
-    return createNetnsFile(this.runDir, containerId);
+    return createNetnsFile(this.runDir, containerId, this.#netnsOps);
   }
 
   /** Brings `lo` up in a container's netns (the loopback plugin); on failure the netns goes. */
   async loopbackUp(containerId: string): Promise<void> {
+    // the in-process maker brought it up with the namespace
+    if (this.#netnsOps) return;
     const file = this.netnsPath(containerId);
     try {
       await this.#checkPlugin("loopback");
@@ -222,7 +231,7 @@ export class NetworkManager {
         cniPath: this.cniPath,
       });
     } catch (e) {
-      await removeNetnsFile(this.runDir, containerId).catch(() => {
+      await removeNetnsFile(this.runDir, containerId, this.#netnsOps).catch(() => {
         // the loopback error is the one to report; a stuck mount shows up at the next removeNetns
       });
       throw internal(`create network namespace for container ${containerId}: bring up lo`, e);
@@ -231,7 +240,7 @@ export class NetworkManager {
 
   /** Unmounts and removes a container's netns file (detach first: DEL needs the namespace). Idempotent. */
   async removeNetns(containerId: string): Promise<void> {
-    await removeNetnsFile(this.runDir, containerId);
+    await removeNetnsFile(this.runDir, containerId, this.#netnsOps);
   }
 
   /**
@@ -279,17 +288,17 @@ export class NetworkManager {
       checkPortConflicts(wanted, inUse);
       const ports = await assignHostPorts(wanted, inUse);
 
-      await this.#checkHost(network, ports.length > 0);
+      await this.#checkHost(ports.length > 0);
       // made before a network's first container; then checked again after a while (a firewall
       // reload or `iptables -F` drops them), beside this attach: they are as good as always there
       const seen = this.#ruled.get(network.id);
       if (seen === undefined) {
-        await ensureNetworkRules(network);
+        await this.#ensureRules(network);
         this.#ruled.set(network.id, Date.now());
       } else if (seen < Date.now() - this.#recheckMs && !this.#rechecks.has(network.id)) {
         const id = network.id;
         this.#ruled.set(id, Date.now());
-        const recheck = ensureNetworkRules(network)
+        const recheck = this.#ensureRules(network)
           // the next attach makes them, and waits for it
           .catch(() => void this.#ruled.delete(id))
           .finally(() => this.#rechecks.delete(id));
@@ -463,8 +472,8 @@ export class NetworkManager {
     }
   }
 
-  /** Host prerequisites, with clear errors: bridge and veth support, the plugins, forwarding. */
-  async #checkHost(network: Network, ports: boolean): Promise<void> {
+  /** Host prerequisites, with clear errors: bridge and veth support, the plugins (forwarding: with the rules). */
+  async #checkHost(ports: boolean): Promise<void> {
     this.#kernelChecked ??= checkKernelSupport();
     try {
       await this.#kernelChecked;
@@ -475,6 +484,11 @@ export class NetworkManager {
     await this.#checkPlugin("bridge");
     await this.#checkPlugin("host-local");
     if (ports) await this.#checkPlugin("portmap");
+  }
+
+  /** A network's masquerade and FORWARD rules, and (unless internal) IPv4 forwarding: checked with them. */
+  async #ensureRules(network: Network): Promise<void> {
+    await ensureNetworkRules(network);
     if (!network.internal) await ensureIpForward();
   }
 

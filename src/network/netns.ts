@@ -41,6 +41,17 @@ export function netnsPath(runDir: string, containerId: string): string {
   return join(runDir, containerId);
 }
 
+/** In-process netns files, with no mount table to read and no program to run (berthd hands in the native executor's). */
+export interface NetnsOps {
+  /** makes a network namespace with lo up and bind-mounts it on an existing file */
+  create(file: string): void;
+  /** umount2(file, MNT_DETACH): throws EINVAL when nothing is mounted there */
+  unmount(file: string): void;
+}
+
+/** run dirs made ready by this process (a berthd's exec root stays mounted while it runs) */
+const preparedRunDirs = new Map<string, Promise<void>>();
+
 /**
  * Makes `runDir` a mount point with its own shared peer group, as `ip netns add` does for
  * /run/netns: a namespace that copies the mount table later receives our nsfs mounts as
@@ -48,7 +59,17 @@ export function netnsPath(runDir: string, containerId: string): string {
  * bind of itself first detaches it from the parent's peer group, so the nsfs mounts do not
  * spread into unrelated namespaces through /run or /var.
  */
-async function prepareRunDir(runDir: string): Promise<void> {
+function prepareRunDir(runDir: string): Promise<void> {
+  let p = preparedRunDirs.get(runDir);
+  if (!p) {
+    p = prepareRunDirOnce(runDir);
+    preparedRunDirs.set(runDir, p);
+    p.catch(() => preparedRunDirs.delete(runDir));
+  }
+  return p;
+}
+
+async function prepareRunDirOnce(runDir: string): Promise<void> {
   await mkdir(runDir, { recursive: true, mode: 0o755 });
   const own = (await mounts()).filter((m) => m.mountPoint === runDir).at(-1);
   if (own?.optional.some((o) => o.startsWith("shared:"))) return;
@@ -64,18 +85,26 @@ export async function isNetnsMounted(file: string): Promise<boolean> {
 
 /**
  * A new network namespace kept alive by a bind mount at `<runDir>/<containerId>`; returns the
- * path. Idempotent: an existing one is returned as it is.
+ * path. Made by `ops` (lo up too) when given, else by `unshare` (lo down). Idempotent: an
+ * existing one is returned as it is.
  */
-export async function createNetnsFile(runDir: string, containerId: string): Promise<string> {
+export async function createNetnsFile(runDir: string, containerId: string, ops?: NetnsOps): Promise<string> {
   const file = netnsPath(runDir, containerId);
   await prepareRunDir(runDir);
-  if (await isNetnsMounted(file)) return file;
   try {
-    // the mount point: read-only and empty, as ip netns makes it (a leftover from a crash is reused)
-    await (await open(file, "a", 0o444)).close();
-    await run(`create network namespace for container ${containerId}`, "unshare", [`--net=${file}`, "true"]);
+    // the mount point: read-only and empty, as ip netns makes it; a new file has nothing
+    // mounted on it (the common case: no mount table to read)
+    await (await open(file, "wx", 0o444)).close();
   } catch (e) {
-    await removeNetnsFile(runDir, containerId).catch((cleanup: unknown) => {
+    if (errnoCode(e) !== "EEXIST") throw internal(`create network namespace for container ${containerId}: ${file}`, e);
+    if (await isNetnsMounted(file)) return file;
+    // a leftover from a crash: reused
+  }
+  try {
+    if (ops) ops.create(file);
+    else await run(`create network namespace for container ${containerId}`, "unshare", [`--net=${file}`, "true"]);
+  } catch (e) {
+    await removeNetnsFile(runDir, containerId, ops).catch((cleanup: unknown) => {
       throw internal(`${describe(e)} (and removing ${file} failed: ${describe(cleanup)})`, e);
     });
     throw e;
@@ -84,10 +113,20 @@ export async function createNetnsFile(runDir: string, containerId: string): Prom
 }
 
 /** Unmounts and removes a container's netns file; nothing to do when it is gone already. */
-export async function removeNetnsFile(runDir: string, containerId: string): Promise<void> {
+export async function removeNetnsFile(runDir: string, containerId: string, ops?: NetnsOps): Promise<void> {
   const file = netnsPath(runDir, containerId);
   // a crash between two creates can stack mounts: take them all off
-  for (let i = 0; i < 16 && (await isNetnsMounted(file)); i++) {
+  for (let i = 0; ops && i < 16; i++) {
+    try {
+      // lazy, as ip netns delete: a process still inside keeps the namespace, not the mount
+      ops.unmount(file);
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === "EINVAL" || code === "ENOENT") break; // nothing (more) mounted there
+      throw internal(`remove network namespace of container ${containerId}: unmount ${file}`, e);
+    }
+  }
+  for (let i = 0; !ops && i < 16 && (await isNetnsMounted(file)); i++) {
     // lazy, as ip netns delete: a process still inside keeps the namespace, not the mount
     await run(`remove network namespace of container ${containerId}`, "umount", ["--lazy", file]);
   }

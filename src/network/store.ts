@@ -113,6 +113,9 @@ function checkAttachment(v: unknown, file: string): AttachmentRecord {
  */
 export class NetworkStore {
   readonly dir: string;
+  /** the network records by id, once read (see networks) */
+  #networks: Promise<Map<string, Network>> | undefined;
+  #init: Promise<void> | undefined;
   constructor(dir: string) {
     this.dir = dir;
   }
@@ -121,26 +124,52 @@ export class NetworkStore {
     return join(this.dir, "ipam");
   }
 
-  async init(): Promise<void> {
-    await mkdir(join(this.dir, "networks"), { recursive: true, mode: 0o700 });
-    await mkdir(join(this.dir, "attachments"), { recursive: true, mode: 0o700 });
-    await mkdir(this.ipamDir, { recursive: true, mode: 0o700 });
+  /** Makes the dirs, once per store. */
+  init(): Promise<void> {
+    this.#init ??= (async () => {
+      await mkdir(join(this.dir, "networks"), { recursive: true, mode: 0o700 });
+      await mkdir(join(this.dir, "attachments"), { recursive: true, mode: 0o700 });
+      await mkdir(this.ipamDir, { recursive: true, mode: 0o700 });
+    })().catch((e: unknown) => {
+      this.#init = undefined;
+      throw e;
+    });
+    return this.#init;
   }
 
+  /**
+   * Every network, oldest first. Read from disk once, then kept: a network record changes only
+   * through this store, and one berthd owns its data root (a new store, as a restarted berthd
+   * makes, reads them again). Callers get copies.
+   */
   async networks(): Promise<Network[]> {
+    this.#networks ??= this.#readNetworks().catch((e: unknown) => {
+      this.#networks = undefined;
+      throw e;
+    });
+    const byId = await this.#networks;
+    return [...byId.values()]
+      .map((n) => structuredClone(n))
+      .sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
+  }
+
+  async #readNetworks(): Promise<Map<string, Network>> {
     const dir = join(this.dir, "networks");
     const names = (await sweepTemps(dir, await listDir(dir))).filter((n) => n.endsWith(".json"));
     // read side by side (see attachments)
     const out = await Promise.all(names.map(async (n) => checkNetwork(await readJson(join(dir, n)), join(dir, n))));
-    return out.sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
+    return new Map(out.map((n) => [n.id, n]));
   }
 
   async putNetwork(n: Network): Promise<void> {
     await writeAtomic(join(this.dir, "networks", `${n.id}.json`), n);
+    // a cache not read yet reads the file
+    (await this.#networks?.catch(() => undefined))?.set(n.id, structuredClone(n));
   }
 
   async deleteNetwork(n: Network): Promise<void> {
     await rm(join(this.dir, "networks", `${n.id}.json`), { force: true });
+    (await this.#networks?.catch(() => undefined))?.delete(n.id);
     await rm(join(this.ipamDir, n.name), { recursive: true, force: true });
   }
 

@@ -10,6 +10,8 @@ export type ExitCallback = (exitCode: number) => void;
 /** containerd reports a process whose status could not be collected as 255 */
 export const UNKNOWN_EXIT = 255;
 const SWEEP_MS = 1000;
+/** orphans are looked for this long after a SIGCHLD, once for a burst of them */
+const ORPHAN_SCAN_DELAY_MS = 50;
 
 /**
  * Collects exits of the processes the shim supervises. The shim is a child subreaper: container
@@ -24,6 +26,7 @@ export class Reaper implements ChildTracker {
   /** create/exec runs in flight: their process may exit before its pid file is read */
   private launching = 0;
   private readonly timer: NodeJS.Timeout;
+  private orphanScan: NodeJS.Timeout | undefined;
 
   constructor() {
     process.on("SIGCHLD", () => this.sweep());
@@ -61,11 +64,17 @@ export class Reaper implements ChildTracker {
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.orphanScan);
   }
 
   sweep(): void {
     for (const [pid, cb] of this.known) this.collect(pid, cb);
-    if (this.launching === 0) this.reapOrphans();
+    // the /proc scan (every thread's children list, ~1 ms) waits until the exits just collected
+    // are handled: a container's exit (its delete, berthd's reply) does not queue behind it
+    this.orphanScan ??= setTimeout(() => {
+      this.orphanScan = undefined;
+      if (this.launching === 0) this.reapOrphans();
+    }, ORPHAN_SCAN_DELAY_MS).unref();
   }
 
   private collect(pid: number, cb: ExitCallback): void {

@@ -3,7 +3,7 @@
 // Root only (namespaces, mounts, cgroups).
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -235,6 +235,27 @@ describe("berthd", { skip, concurrency: false }, () => {
     assert.equal(out, "from the host\nrootfs-ro\ntmpfs-rw\nbind-ro\n");
     await ok(["volume", "rm", "data1"]);
     assert.doesNotMatch(await ok(["volume", "ls"]), /data1/);
+  });
+
+  test("--network none: lo only, and up (docker's); its netns file goes with the container", async () => {
+    const id = (await ok(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])).trim();
+    const links = await ok(["exec", id, "ip", "-o", "link"]);
+    assert.deepEqual(
+      links
+        .trim()
+        .split("\n")
+        .map((l) => l.split(":")[1]?.trim()),
+      ["lo"],
+      "no interface but lo",
+    );
+    assert.match(links, /<LOOPBACK,UP,LOWER_UP>/);
+    assert.match(await ok(["exec", id, "ip", "-o", "-4", "addr", "show", "lo"]), /inet 127\.0\.0\.1\/8/);
+    // something listening on 127.0.0.1 is reachable inside
+    assert.match(await ok(["exec", id, "sh", "-c", "nc -l -p 7777 -e echo served & sleep 0.3; nc 127.0.0.1 7777"]), /served/);
+    await ok(["rm", "-f", id]);
+    // released in the background (nothing waits for a none container's namespace)
+    await waitFor("the netns file to go", async () => !existsSync(join(td.execRoot, "netns", id)));
+    assert.ok(!readFileSync("/proc/self/mountinfo", "utf8").includes(id), "no mount of it left");
   });
 
   test("-t gives a pty; --init runs tini as pid 1; --cap-drop and -u apply", async () => {

@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { describe as describeError, isKind } from "../../src/errors/index.js";
 import { invokePlugin, type Network, NetworkManager } from "../../src/network/index.js";
 import { removeNetworkRules, splitRule } from "../../src/network/iptables.js";
+import { native } from "../../src/native/index.js";
 
 const run = promisify(execFile);
 const skip =
@@ -230,6 +231,41 @@ describe("network", { skip }, () => {
   test("a network with containers attached cannot be removed", async () => {
     await assert.rejects(m.remove(netA), (e) => isKind(e, "FailedPrecondition") && /containers are attached/.test(String(e)));
     assert.equal((await m.get(netA)).name, netA);
+  });
+
+  test("in-process netns files (berthd's): lo up, idempotent, attachable, removed without a mount left", async () => {
+    const ops = { create: (f: string) => native().netnsCreate(f), unmount: (f: string) => native().umount(f, 2) };
+    // berthd's manager over the same records (as after a restart), with the native ops
+    const mi = manager("main", { netnsOps: ops });
+    const id = `${tag}-inproc`;
+    containers.add(id);
+    const file = await mi.createNetnsFile(id);
+    assert.equal(await mi.createNetnsFile(id), file, "idempotent");
+    const mounted = async () =>
+      (await run("cat", ["/proc/self/mountinfo"])).stdout.split("\n").filter((l) => l.includes(` ${file} `));
+    assert.equal((await mounted()).length, 1, "one nsfs mount on the file");
+    // lo came up with the namespace (no loopback plugin): 127.0.0.1 answers at once
+    await mi.loopbackUp(id);
+    assert.ok(await ping(file, "127.0.0.1"), "lo is up");
+    const { stdout } = await run("nsenter", [`--net=${file}`, "ip", "-j", "link", "show"]);
+    assert.deepEqual(
+      (JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname),
+      ["lo"],
+      "a new namespace with lo only",
+    );
+    const r = await mi.attach(id, netA, { netns: file });
+    assert.ok(await ping(file, r.gateway), "attached through the chain like any netns");
+    await mi.detach(id);
+    await mi.removeNetns(id);
+    assert.equal(existsSync(file), false, "the file went");
+    assert.deepEqual(await mounted(), [], "no mount left");
+    await mi.removeNetns(id); // nothing left to remove: no error
+    // a failure names the step and leaves no file
+    const bad = manager("inproc-bad", {
+      netnsOps: { create: () => native().netnsCreate("/nonexistent/dir/x"), unmount: ops.unmount },
+    });
+    await assert.rejects(bad.createNetnsFile(`${tag}-bad`), /bind-mount \/proc\/self\/ns\/net/);
+    assert.equal(existsSync(bad.netnsPath(`${tag}-bad`)), false, "no file left after a failed create");
   });
 
   test("detach works after a restart, from records alone", async () => {
