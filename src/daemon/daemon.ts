@@ -166,14 +166,16 @@ export class Daemon {
     return d;
   }
 
-  /** Waits (up to `timeoutMs`) for the network releases still running in the background. */
+  /** Waits (up to `timeoutMs`) for the network releases and file deletions still running in the background. */
   async drain(timeoutMs = 15_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      this.setup.settled(),
+      Promise.all([this.setup.settled(), this.containers.discarded()]),
       new Promise<void>((resolve) => {
         timer = setTimeout(() => {
-          this.log(`shutdown: network releases still running after ${timeoutMs / 1000} s; the next start finishes them`);
+          this.log(
+            `shutdown: network releases or file deletions still running after ${timeoutMs / 1000} s; the next start finishes them`,
+          );
           resolve();
         }, timeoutMs);
       }),

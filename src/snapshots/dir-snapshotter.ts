@@ -87,6 +87,20 @@ export abstract class DirSnapshotter implements LayerSnapshotter {
     this.table.commit(name, key, size, options.parent);
   }
 
+  async sweep(): Promise<void> {
+    for (const name of readdirSync(this.root)) {
+      // a home is made after its row and removed after it: one without a row (of either
+      // snapshotter: they share the dir and the ids) is garbage
+      if (!/^\d+$/.test(name) || this.table.getById(Number(name))) continue;
+      const home = join(this.root, name);
+      try {
+        await rm(home, { recursive: true, force: true });
+      } catch (e) {
+        throw internal(`remove the directory ${home} of a removed snapshot`, e);
+      }
+    }
+  }
+
   async remove(key: string): Promise<void> {
     const row = this.table.delete(key);
     const home = this.home(row);

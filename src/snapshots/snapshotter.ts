@@ -32,7 +32,13 @@ export interface Snapshotter {
   mounts(key: string): Mount[];
   /** turn active snapshot `key` into committed snapshot `name` */
   commit(name: string, key: string): Promise<void>;
-  /** FailedPrecondition while other snapshots have it as parent */
+  /**
+   * FailedPrecondition while other snapshots have it as parent. The snapshot is gone from the
+   * table at once; the promise settles when its files are gone too (`sweep` finishes the files
+   * of a removal a crash interrupted).
+   */
   remove(key: string): Promise<void>;
   list(): SnapshotInfo[];
+  /** Removes the files of snapshots no longer in the table (a removal a killed process left half done). */
+  sweep(): Promise<void>;
 }

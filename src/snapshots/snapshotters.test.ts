@@ -1,6 +1,6 @@
 // Snapshot metadata and the mounts each snapshotter returns (no mounting: no root needed).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -109,4 +109,23 @@ test("native: active mounts rw, views and committed ro; the parent cannot change
   // overlayfs and native keep separate namespaces in one database
   const ov = new OverlaySnapshotter(o);
   assert.equal(ov.stat("A"), undefined);
+});
+
+test("sweep: snapshot dirs without a row (of either snapshotter) go, all others stay", async () => {
+  const o = fresh();
+  const ov = new OverlaySnapshotter(o);
+  const nat = new NativeSnapshotter(o);
+  await ov.prepare("kept-overlay");
+  await nat.prepare("kept-native");
+  await ov.prepare("removed");
+  const home = (id: number) => join(o.root, "snapshots", String(id));
+  // "removed" is row 3: its row goes, its files are left as a killed removal would leave them
+  (ov as unknown as { table: { delete(k: string): unknown } }).table.delete("removed");
+  writeFileSync(join(home(3), "fs", "f"), "x");
+  mkdirSync(join(home(77), "fs"), { recursive: true });
+  mkdirSync(join(o.root, "snapshots", "not-a-snapshot"));
+  await ov.sweep();
+  assert.deepEqual([existsSync(home(1)), existsSync(home(2))], [true, true], "both snapshotters' live homes stay");
+  assert.deepEqual([existsSync(home(3)), existsSync(home(77))], [false, false], "homes without a row go");
+  assert.ok(existsSync(join(o.root, "snapshots", "not-a-snapshot")), "what is not a snapshot home is not touched");
 });

@@ -448,7 +448,7 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
     }
   });
 
-  test("an exited container's network is released in the background: done by a clean shutdown, or by the next start after kill -9", async () => {
+  test("an exited container's network and files are released in the background: done by a clean shutdown, or by the next start after kill -9", async () => {
     const netnsDir = join(td.execRoot, "netns");
     const attachments = join(td.dataRoot, "network", "attachments");
     const leases = join(td.dataRoot, "network", "ipam", "bridge");
@@ -484,6 +484,27 @@ describe("berthd container lifecycle", { skip, concurrency: false }, () => {
       const st = settledState();
       return st.netns.length === 0 && st.attachments.length === 0 && st.leases.length === 0;
     });
+
+    // the files of a removal a killed berthd left half done go at its next start; a recorded
+    // container's stay (its dirs, bundle and snapshot made by create)
+    const kept = (await ok(["create", "--network", "none", "busybox", "echo", "still here"])).trim();
+    const ghost = "f".repeat(64);
+    const leftovers = [
+      join(td.dataRoot, "containers", ghost),
+      join(td.execRoot, "bundles", ghost, "rootfs"),
+      join(td.dataRoot, "snapshots", "987654", "fs", "etc"),
+    ];
+    td.daemon?.kill("SIGKILL");
+    await new Promise((r) => td.daemon?.once("exit", r));
+    for (const d of leftovers) mkdirSync(d, { recursive: true });
+    writeFileSync(join(leftovers[0] as string, "hosts"), "x");
+    await td.start();
+    assert.equal(existsSync(join(td.dataRoot, "containers", ghost)), false, "an unrecorded container dir went");
+    assert.equal(existsSync(join(td.execRoot, "bundles", ghost)), false, "an unrecorded bundle went");
+    assert.equal(existsSync(join(td.dataRoot, "snapshots", "987654")), false, "a snapshot dir without a row went");
+    assert.ok(existsSync(join(td.dataRoot, "containers", kept)), "the recorded container's dir stays");
+    assert.equal(await ok(["start", "-a", kept]), "still here\n", "and it still runs");
+    await ok(["rm", kept]);
 
     // a container that publishes a port releases it before its removal returns: the port is free at once
     for (let i = 0; i < 2; i++) await ok(["run", "--rm", "-p", "127.0.0.1:18187:80", "busybox", "true"]);
