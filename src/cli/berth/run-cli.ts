@@ -39,12 +39,23 @@ export function runCli(local?: () => Promise<number>): void {
     ...(local ? { local } : {}),
   }).then(
     (code) => {
-      if (code !== DELEGATED) process.exitCode = code;
+      if (code !== DELEGATED) done(code);
     },
     (err) => {
       if (brokenPipe(err)) process.exit(BROKEN_PIPE_EXIT);
       writeAll(2, `berth: ${String(err)}\n`);
-      process.exitCode = 1;
+      done(1);
     },
   );
+}
+
+/**
+ * The command is over: exit now rather than after Node has closed the last sockets and timers
+ * one by one and torn its environment down (~6 ms of a `run --rm` here). Nothing is lost: our
+ * own output is written synchronously, and so is process.stdout/stderr's on Linux (files, pipes
+ * and ttys); whatever they still hold would make us wait for it the usual way.
+ */
+function done(code: number): void {
+  process.exitCode = code;
+  if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(code);
 }
