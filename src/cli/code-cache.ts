@@ -4,14 +4,18 @@
  * deserializes code it compiled on an earlier run. The cache is written next to the bundle at
  * the first exit (atomically; skipped where dist/ is read-only) and rejected by V8 by itself
  * when the bundle, V8 or its flags change.
+ *
+ * A cache holds what the run that wrote it compiled: one written by `berth version` leaves
+ * `berth run` compiling its own path on every run (~8 ms here). A `variant` (the command word)
+ * gives each command its own cache, written by its own first run.
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { Module } from "node:module";
 import { dirname } from "node:path";
 import { Script, constants as vmConstants } from "node:vm";
 
-export function runWithCodeCache(file: string): void {
-  const cacheFile = `${file}.cache`;
+export function runWithCodeCache(file: string, variant?: string): void {
+  const cacheFile = variant ? `${file}.${variant}.cache` : `${file}.cache`;
   const source = readFileSync(file, "utf8");
   let cachedData: Buffer | undefined;
   try {
@@ -27,7 +31,9 @@ export function runWithCodeCache(file: string): void {
     importModuleDynamically: importModuleDynamically as never,
   });
   if (!cachedData || script.cachedDataRejected) {
-    process.once("exit", () => {
+    process.once("exit", (code) => {
+      // a run that failed may have been a typo of a command: no cache named after it
+      if (code !== 0) return;
       try {
         const tmp = `${cacheFile}.${process.pid}`;
         writeFileSync(tmp, script.createCachedData());

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { BerthError, describe, invalidArgument } from "../../errors/index.js";
-import { bool, type FlagSpec, list, parseFlags, str } from "../args.js";
+import { bool, list, parseFlags, str } from "../args.js";
+import { GLOBAL } from "./global-flags.js";
 // the image commands, login and cp load on first use: a container command (`berth run`) then
 // starts without the image store, SQLite and the registry client
 import type * as ImageCommands from "./image-commands.js";
@@ -37,18 +38,6 @@ export const VERSION = "0.1.0";
 
 /** `Io.local`'s answer when the full CLI runs the command and sets the exit code itself. */
 export const DELEGATED = -1;
-
-const GLOBAL: FlagSpec[] = [
-  { name: "host", short: "H", type: "string" },
-  { name: "data-root", type: "string" },
-  { name: "insecure-registry", type: "list" },
-  { name: "registry-mirror", type: "list" },
-  { name: "snapshotter", type: "string" },
-  { name: "storage-driver", type: "string" },
-  { name: "debug", short: "D", type: "bool" },
-  { name: "version", short: "v", type: "bool" },
-  { name: "help", short: "h", type: "bool" },
-];
 
 const USAGE = `Usage:  berth [OPTIONS] COMMAND
 
