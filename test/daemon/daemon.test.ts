@@ -238,6 +238,40 @@ describe("berthd", { skip, concurrency: false }, () => {
     assert.doesNotMatch(await ok(["volume", "ls"]), /data1/);
   });
 
+  test("--format is a Go template as docker's: ps rows and table, inspect with range, images", async () => {
+    const id = (
+      await ok(["run", "-d", "--name", "fmt-web", "-l", "tier=front", "--network", "none", "busybox", "sleep", "1000"])
+    ).trim();
+    assert.equal(
+      await ok(["ps", "--filter", "name=fmt-web", "--format", "{{.Names}} {{.State}} {{.Labels}}"]),
+      "fmt-web running tier=front\n",
+    );
+    assert.match(
+      await ok(["ps", "--filter", "name=fmt-web", "--format", "table {{.ID}}\\t{{.Names}}"]),
+      new RegExp(`^CONTAINER ID   NAMES\\n${id.slice(0, 12)}   fmt-web\\n$`),
+    );
+    const row = JSON.parse(await ok(["ps", "--filter", "name=fmt-web", "--format", "json"])) as Record<string, string>;
+    assert.deepEqual(
+      [row["ID"], row["Names"], row["Command"]],
+      [id.slice(0, 12), "fmt-web", '"sleep 1000"'],
+      "docker's ps fields",
+    );
+    assert.equal(
+      await ok([
+        "inspect",
+        "-f",
+        "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}{{end}} {{if .State.Running}}up{{end}} {{index .Config.Cmd 1}}",
+        id,
+      ]),
+      "tier=front up 1000\n",
+    );
+    assert.equal(await ok(["images", "--format", "{{.Repository}}:{{.Tag}}", "busybox"]), "busybox:latest\n");
+    const bad = await berth(["inspect", "-f", "{{.Name", id]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /template parsing error/);
+    await ok(["rm", "-f", id]);
+  });
+
   test("--network none: lo only, and up (docker's); its netns file goes with the container", async () => {
     const id = (await ok(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])).trim();
     const links = await ok(["exec", id, "ip", "-o", "link"]);

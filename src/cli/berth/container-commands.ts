@@ -6,6 +6,8 @@ import { bool, type FlagSpec, type FlagValues, int, list, parseFlags, str } from
 import { type DaemonClient, demux, type Response, readAll } from "./client.js";
 import { duration } from "../../daemon/views.js";
 import { humanSize, shortId, table } from "./format.js";
+import { formatRows } from "./format-rows.js";
+import { renderTemplate } from "./go-template.js";
 import type { Io } from "./image-commands.js";
 import { PullProgress } from "./progress.js";
 
@@ -623,6 +625,7 @@ interface Summary {
   State: string;
   Ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
   Labels: Record<string, string>;
+  NetworkSettings?: { Networks?: Record<string, unknown> };
 }
 
 export const psCmd: ContainerCmd = async (c, args, io) => {
@@ -653,16 +656,52 @@ export const psCmd: ContainerCmd = async (c, args, io) => {
     for (const r of list_) io.out(`${trunc ? shortId(r.Id) : r.Id}\n`);
     return 0;
   }
-  const format = str(flags, "format");
-  if (format === "json" || format === "{{json .}}") {
-    for (const r of list_) io.out(`${JSON.stringify(r)}\n`);
-    return 0;
-  }
   const ports = (r: Summary) =>
     r.Ports.map((p) =>
       p.PublicPort ? `${p.IP}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`,
     ).join(", ");
   const cmd = (s: string) => JSON.stringify(trunc && s.length > 20 ? `${s.slice(0, 19)}…` : s);
+  const format = str(flags, "format");
+  if (format !== undefined && format !== "" && format !== "table") {
+    // docker's fields for a --format template (and for json: what `docker ps --format json` prints)
+    const rows = list_.map((r) => ({
+      Command: cmd(r.Command),
+      CreatedAt: goTime(r.Created),
+      ID: trunc ? shortId(r.Id) : r.Id,
+      Image: r.Image,
+      Labels: Object.entries(r.Labels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(","),
+      LocalVolumes: "0",
+      Mounts: "",
+      Names: r.Names.map((n) => n.slice(1)).join(","),
+      Networks: Object.keys(r.NetworkSettings?.Networks ?? {}).join(","),
+      Ports: ports(r),
+      RunningFor: ago(r.Created),
+      Size: "",
+      State: r.State,
+      Status: r.Status,
+    }));
+    io.out(
+      formatRows(format, rows, {
+        ID: "CONTAINER ID",
+        Image: "IMAGE",
+        Command: "COMMAND",
+        CreatedAt: "CREATED AT",
+        RunningFor: "CREATED",
+        Ports: "PORTS",
+        State: "STATE",
+        Status: "STATUS",
+        Size: "SIZE",
+        Names: "NAMES",
+        Labels: "LABELS",
+        Mounts: "MOUNTS",
+        Networks: "NETWORKS",
+        LocalVolumes: "LOCAL VOLUMES",
+      }),
+    );
+    return 0;
+  }
   io.out(
     table(
       ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
@@ -679,6 +718,13 @@ export const psCmd: ContainerCmd = async (c, args, io) => {
   );
   return 0;
 };
+
+/** Go's time.Time String() of a unix time, as docker's CreatedAt: "2006-01-02 15:04:05 -0700 MST". */
+function goTime(unixSeconds: number): string {
+  const d = new Date(unixSeconds * 1000);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000 UTC`;
+}
 
 function ago(unixSeconds: number): string {
   return `${duration(Math.max(0, Date.now() - unixSeconds * 1000))} ago`;
@@ -835,16 +881,9 @@ export const inspectCmd: ContainerCmd = async (c, args, io) => {
   return rc;
 };
 
-/** The subset of Go templates people use with inspect: {{.A.B}}, {{json .A}} */
+/** `--format TEMPLATE` of inspect-like commands: Go's text/template, as docker's (go-template.ts). */
 export function template(format: string, o: unknown): string {
-  return format.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_, json: string | undefined, path: string) => {
-    let v: unknown = o;
-    for (const k of path.split(".").filter(Boolean))
-      v = v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
-    if (json) return JSON.stringify(v ?? null);
-    if (v === undefined || v === null) return "<no value>";
-    return typeof v === "object" ? JSON.stringify(v) : String(v);
-  });
+  return renderTemplate(format, o);
 }
 
 export const topCmd: ContainerCmd = async (c, args, io) => {

@@ -9,6 +9,7 @@ import { type ArchiveFormat, isIdName, type PullEvent, parsePlatform } from "../
 import { familiarName, parseReference } from "../../registry/index.js";
 import { bool, type FlagSpec, list, parseFlags, str } from "../args.js";
 import { humanSince, humanSize, shortId, table } from "./format.js";
+import { formatRows } from "./format-rows.js";
 import { template } from "./container-commands.js";
 import { PullProgress } from "./progress.js";
 
@@ -234,27 +235,38 @@ export const imagesCmd: Cmd = async (backend, args, io) => {
     });
   });
   const format = str(flags, "format");
-  if (format === "json") {
-    for (const r of rows)
-      io.out(
-        `${JSON.stringify({
-          Containers: "N/A",
-          CreatedAt: r.image.created ?? "",
-          CreatedSince: humanSince(r.image.created),
-          Digest: r.digest,
-          ID: id(r.image.id),
-          Repository: r.repo,
-          SharedSize: "N/A",
-          Size: humanSize(r.image.size),
-          Tag: r.tag,
-          UniqueSize: "N/A",
-          VirtualSize: humanSize(r.image.size),
-        })}\n`,
-      );
+  if (format !== undefined && format !== "" && format !== "table") {
+    // docker's fields for a --format template (and for json: what `docker images --format json` prints)
+    const fields = rows.map((r) => ({
+      Containers: "N/A",
+      CreatedAt: r.image.created ?? "",
+      CreatedSince: humanSince(r.image.created),
+      Digest: r.digest,
+      ID: id(r.image.id),
+      Repository: r.repo,
+      SharedSize: "N/A",
+      Size: humanSize(r.image.size),
+      Tag: r.tag,
+      UniqueSize: "N/A",
+      VirtualSize: humanSize(r.image.size),
+    }));
+    io.out(
+      formatRows(format, fields, {
+        ID: "IMAGE ID",
+        Repository: "REPOSITORY",
+        Tag: "TAG",
+        Digest: "DIGEST",
+        CreatedSince: "CREATED",
+        CreatedAt: "CREATED AT",
+        Size: "SIZE",
+        Containers: "CONTAINERS",
+        SharedSize: "SHARED SIZE",
+        UniqueSize: "UNIQUE SIZE",
+        VirtualSize: "VIRTUAL SIZE",
+      }),
+    );
     return 0;
   }
-  if (format !== undefined && format !== "table")
-    throw invalidArgument(`images: --format ${format}: only "table" and "json" are supported`);
   const header = ["REPOSITORY", "TAG", ...(bool(flags, "digests") ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];
   io.out(
     table(

@@ -4,6 +4,7 @@ import type { DaemonClient } from "./client.js";
 import type { ContainerCmd } from "./container-commands.js";
 import { each, template } from "./container-commands.js";
 import { shortId, table } from "./format.js";
+import { formatRows } from "./format-rows.js";
 import { pruneCmd } from "./system-commands.js";
 import type { Io } from "./image-commands.js";
 
@@ -36,7 +37,16 @@ interface NetworkView {
   Id: string;
   Driver: string;
   Scope: string;
+  Created?: string;
+  EnableIPv6?: boolean;
+  Internal?: boolean;
+  Labels?: Record<string, string>;
 }
+
+const labelList = (l: Record<string, string> | undefined) =>
+  Object.entries(l ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
 
 /** `berth network create|ls|rm|inspect` */
 export const networkCmd: ContainerCmd = async (c, args, io) => {
@@ -84,8 +94,35 @@ export const networkCmd: ContainerCmd = async (c, args, io) => {
       );
       const nets = (await c.call<NetworkView[]>("GET", "/networks")).body;
       const id = (n: NetworkView) => (bool(flags, "no-trunc") ? n.Id : shortId(n.Id));
+      const format = str(flags, "format");
       if (bool(flags, "quiet")) for (const n of nets) io.out(`${id(n)}\n`);
-      else if (str(flags, "format") === "json") for (const n of nets) io.out(`${JSON.stringify(n)}\n`);
+      else if (format && format !== "table")
+        // docker's fields for --format (and json)
+        io.out(
+          formatRows(
+            format,
+            nets.map((n) => ({
+              CreatedAt: n.Created ?? "",
+              Driver: n.Driver,
+              ID: id(n),
+              IPv6: String(n.EnableIPv6 === true),
+              Internal: String(n.Internal === true),
+              Labels: labelList(n.Labels),
+              Name: n.Name,
+              Scope: n.Scope,
+            })),
+            {
+              ID: "NETWORK ID",
+              Name: "NAME",
+              Driver: "DRIVER",
+              Scope: "SCOPE",
+              IPv6: "IPV6",
+              Internal: "INTERNAL",
+              Labels: "LABELS",
+              CreatedAt: "CREATED AT",
+            },
+          ),
+        );
       else
         io.out(
           table(
@@ -118,6 +155,9 @@ export const networkCmd: ContainerCmd = async (c, args, io) => {
 interface VolumeView {
   Name: string;
   Driver: string;
+  Mountpoint?: string;
+  Scope?: string;
+  Labels?: Record<string, string> | null;
 }
 
 /** `berth volume create|ls|rm|inspect|prune` */
@@ -158,8 +198,22 @@ export const volumeCmd: ContainerCmd = async (c, args, io) => {
         { interspersed: true },
       );
       const vols = (await c.call<{ Volumes: VolumeView[] }>("GET", "/volumes")).body.Volumes;
+      const format = str(flags, "format");
       if (bool(flags, "quiet")) for (const v of vols) io.out(`${v.Name}\n`);
-      else if (str(flags, "format") === "json") for (const v of vols) io.out(`${JSON.stringify(v)}\n`);
+      else if (format && format !== "table")
+        io.out(
+          formatRows(
+            format,
+            vols.map((v) => ({
+              Driver: v.Driver,
+              Labels: labelList(v.Labels ?? undefined),
+              Mountpoint: v.Mountpoint ?? "",
+              Name: v.Name,
+              Scope: v.Scope ?? "local",
+            })),
+            { Driver: "DRIVER", Name: "VOLUME NAME", Mountpoint: "MOUNTPOINT", Scope: "SCOPE", Labels: "LABELS" },
+          ),
+        );
       else
         io.out(
           table(
