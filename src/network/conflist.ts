@@ -30,7 +30,8 @@ export interface ConfListOptions {
  * a published port; masquerade is the network's one rule, as docker's, not the plugin's
  * per-container ipMasq: iptables.ts `masqueradeRule`) -> portmap (DNAT, with SNAT so
  * 127.0.0.1:<port> works from the host). What FORWARD lets through is the network's too: its
- * docker-style ACCEPT rules (iptables.ts `forwardRules`), not the firewall plugin's per container.
+ * docker-style isolation and ACCEPT rules (iptables.ts `networkFilterRules`), not the firewall
+ * plugin's per container.
  */
 export function buildConfList(network: Network, opts: ConfListOptions): NetworkConfList {
   const bridge: PluginConf = {

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { forwardRules, masqueradeRule, parseTable, planPrune, planSweep, splitRule } from "./iptables.js";
+import {
+  masqueradeRule,
+  networkFilterRules,
+  parseTable,
+  planNetworkRules,
+  planPrune,
+  planRemoveNetworkRules,
+  planSweep,
+  splitRule,
+} from "./iptables.js";
 
 // `iptables -t nat -S` with one portmapped container (c1) and one plain one (c2), as plugins 1.1.1 leave it
 const nat = `-P PREROUTING ACCEPT
@@ -123,13 +132,110 @@ test("masqueradeRule is docker's: the subnet leaving through another interface t
   assert.deepEqual(splitRule(printed).slice(1), rule);
 });
 
-test("forwardRules are docker's: within the bridge always; out of it and the replies back unless internal", () => {
-  const net = { name: "app", id: "ab".repeat(32), bridge: "br-abababababab" };
-  const tail = ["-m", "comment", "--comment", "berth forward app abababababab", "-j", "ACCEPT"];
-  assert.deepEqual(forwardRules(net), [
-    ["-i", "br-abababababab", "-o", "br-abababababab", ...tail],
-    ["-i", "br-abababababab", "!", "-o", "br-abababababab", ...tail],
-    ["-o", "br-abababababab", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...tail],
+const net = { name: "app", id: "ab".repeat(32), bridge: "br-abababababab" };
+const c = ["-m", "comment", "--comment", "berth network app abababababab"];
+const br = "br-abababababab";
+
+test("networkFilterRules are docker's: isolation from other berth bridges; forwarding within, out, back and to published ports", () => {
+  assert.deepEqual(networkFilterRules(net), [
+    ["BERTH-ISOLATION-2", "-o", br, ...c, "-j", "DROP"],
+    ["BERTH-ISOLATION-1", "-i", br, "!", "-o", br, ...c, "-j", "BERTH-ISOLATION-2"],
+    ["BERTH-FORWARD", "-i", br, "-o", br, ...c, "-j", "ACCEPT"],
+    ["BERTH-FORWARD", "-i", br, "!", "-o", br, ...c, "-j", "ACCEPT"],
+    ["BERTH-FORWARD", "-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...c, "-j", "ACCEPT"],
+    ["BERTH-FORWARD", "-o", br, "-m", "conntrack", "--ctstate", "DNAT", ...c, "-j", "ACCEPT"],
   ]);
-  assert.deepEqual(forwardRules({ ...net, internal: true }), [["-i", "br-abababababab", "-o", "br-abababababab", ...tail]]);
+  // internal: nothing in or out but its own traffic
+  assert.deepEqual(networkFilterRules({ ...net, internal: true }), [
+    ["BERTH-ISOLATION-2", "-o", br, ...c, "-j", "DROP"],
+    ["BERTH-ISOLATION-1", "-i", br, "!", "-o", br, ...c, "-j", "DROP"],
+    ["BERTH-ISOLATION-1", "!", "-i", br, "-o", br, ...c, "-j", "DROP"],
+    ["BERTH-FORWARD", "-i", br, "-o", br, ...c, "-j", "ACCEPT"],
+  ]);
+});
+
+/** A filter table as `iptables -S` prints it after `calls` were applied to `base` (what the plan needs of iptables). */
+function apply(base: string, calls: string[][]): string {
+  const t = parseTable(base);
+  const chains = [...t.chains];
+  const rules = t.rules.map((r) => [...r]);
+  for (const call of calls) {
+    const [op, ...rest] = call;
+    if (op === "-N") chains.push(rest[0] as string);
+    else if (op === "-A") rules.push(rest);
+    else if (op === "-I") {
+      const [chain, pos, ...r] = rest;
+      const at = rules.findIndex((x) => x[0] === chain);
+      const skip = Number(pos) - 1;
+      const idx = at < 0 ? rules.length : at + skip;
+      rules.splice(idx, 0, [chain as string, ...r]);
+    } else if (op === "-D") {
+      const i = rules.findIndex((x) => x.length === rest.length && x.every((a, j) => a === rest[j]));
+      assert.ok(i >= 0, `-D of a rule that is not there: ${rest.join(" ")}`);
+      rules.splice(i, 1);
+    }
+  }
+  const q = (a: string) => (a.includes(" ") ? `"${a}"` : a);
+  return ["-P FORWARD ACCEPT", ...chains.map((ch) => `-N ${ch}`), ...rules.map((r) => `-A ${r.map(q).join(" ")}`)].join("\n");
+}
+
+test("planNetworkRules: chains, jumps in order at the top, the rules; a second plan is empty", () => {
+  const base = "-P FORWARD DROP\n-N DOCKER-USER\n-A FORWARD -j DOCKER-USER\n-A FORWARD -i eth0 -j DROP";
+  const calls = planNetworkRules(parseTable(base), net);
+  assert.deepEqual(calls.slice(0, 5), [
+    ["-N", "BERTH-ISOLATION-1"],
+    ["-N", "BERTH-ISOLATION-2"],
+    ["-N", "BERTH-FORWARD"],
+    ["-I", "FORWARD", "1", "-j", "BERTH-FORWARD"],
+    ["-I", "FORWARD", "1", "-j", "BERTH-ISOLATION-1"],
+  ]);
+  const after = apply(base, calls);
+  const forward = parseTable(after).rules.filter((r) => r[0] === "FORWARD");
+  assert.deepEqual(forward.slice(0, 2), [
+    ["FORWARD", "-j", "BERTH-ISOLATION-1"],
+    ["FORWARD", "-j", "BERTH-FORWARD"],
+  ]);
+  assert.deepEqual(planNetworkRules(parseTable(after), net), [], "in place: nothing to do");
+  // a second network adds only its own rules
+  const other = { name: "db", id: "cd".repeat(32), bridge: "br-cdcdcdcdcdcd", internal: true };
+  const more = planNetworkRules(parseTable(after), other);
+  assert.ok(
+    more.every((call) => call[0] === "-A"),
+    JSON.stringify(more),
+  );
+  assert.equal(more.length, 4);
+});
+
+test("planNetworkRules: jumps out of order or doubled are put back; a changed network's old rules and an older berth's go", () => {
+  const legacy = `-A FORWARD -i ${br} -o ${br} -m comment --comment "berth forward app abababababab" -j ACCEPT`;
+  const base = [
+    "-N BERTH-ISOLATION-1",
+    "-N BERTH-ISOLATION-2",
+    "-N BERTH-FORWARD",
+    "-A FORWARD -j BERTH-FORWARD",
+    "-A FORWARD -j BERTH-ISOLATION-1",
+    "-A FORWARD -j BERTH-FORWARD",
+    legacy,
+    `-A BERTH-FORWARD -i ${br} ! -o ${br} -m comment --comment "berth network app abababababab" -j ACCEPT`,
+  ].join("\n");
+  // the network is internal now: its outbound rule goes
+  const calls = planNetworkRules(parseTable(base), { ...net, internal: true });
+  const after = parseTable(apply(base, calls));
+  assert.deepEqual(
+    after.rules.filter((r) => r[0] === "FORWARD"),
+    [
+      ["FORWARD", "-j", "BERTH-ISOLATION-1"],
+      ["FORWARD", "-j", "BERTH-FORWARD"],
+    ],
+    "one jump each, in order; the older berth's rule gone",
+  );
+  assert.ok(!after.rules.some((r) => r[0] === "BERTH-FORWARD" && r.includes("!")), "the outbound rule went");
+  assert.deepEqual(planNetworkRules(after, { ...net, internal: true }), []);
+  // removal takes the network's rules (and an older berth's) and leaves the chains and jumps
+  const removed = parseTable(apply(apply(base, calls), planRemoveNetworkRules(after, net)));
+  assert.deepEqual(
+    removed.rules.filter((r) => r.some((a) => a.includes("abababababab"))),
+    [],
+  );
+  assert.deepEqual(removed.chains, ["BERTH-ISOLATION-1", "BERTH-ISOLATION-2", "BERTH-FORWARD"]);
 });

@@ -149,48 +149,121 @@ export function masqueradeRule(network: { name: string; id: string; subnet: stri
   ];
 }
 
+/** berth's filter chains, jumped to from the top of FORWARD in this order (docker's DOCKER-ISOLATION-STAGE-1/2 and DOCKER-FORWARD). */
+export const ISOLATION_1 = "BERTH-ISOLATION-1";
+export const ISOLATION_2 = "BERTH-ISOLATION-2";
+export const FORWARD_CHAIN = "BERTH-FORWARD";
+const OUR_CHAINS = [ISOLATION_1, ISOLATION_2, FORWARD_CHAIN];
+
+/** The comment that names a network's filter rules (and, with `berth forward`, those of berth before the chains). */
+const filterComment = (n: { name: string; id: string }) => `berth network ${n.name} ${n.id.slice(0, 12)}`;
+const legacyComment = (n: { name: string; id: string }) => `berth forward ${n.name} ${n.id.slice(0, 12)}`;
+
 /**
- * docker's FORWARD rules for a network's bridge (filter table, inserted at the top of FORWARD):
- * traffic between its containers, and (not internal) traffic leaving it and the replies to that.
- * Whatever the host's FORWARD policy (docker itself sets DROP), its containers are forwarded, with
- * no per-container rule (the CNI firewall plugin's, which needed the policy read at every attach).
+ * A network's rules in berth's filter chains, each [chain, ...arguments], as docker has them:
+ * - isolation: what leaves a bridge for another berth bridge is dropped (ISOLATION-1 sends what
+ *   leaves a bridge to ISOLATION-2, which drops it when it goes out of any berth bridge); an
+ *   internal network's bridge neither sends out nor takes in anything but its own traffic;
+ * - forwarding: within the bridge always; for a network that is not internal also out of it,
+ *   the replies back, and connections to its containers' published ports (DNAT'ed by portmap:
+ *   other hosts reach them whatever the FORWARD policy; docker's are one rule per port).
+ * Whatever the host's FORWARD policy (docker sets DROP), its containers are forwarded with no
+ * rule per container.
  */
-export function forwardRules(network: { name: string; id: string; bridge: string; internal?: boolean }): string[][] {
+export function networkFilterRules(network: { name: string; id: string; bridge: string; internal?: boolean }): string[][] {
   const br = network.bridge;
-  const tail = ["-m", "comment", "--comment", `berth forward ${network.name} ${network.id.slice(0, 12)}`, "-j", "ACCEPT"];
-  const rules = [["-i", br, "-o", br, ...tail]];
+  const c = ["-m", "comment", "--comment", filterComment(network)];
+  const rules = [[ISOLATION_2, "-o", br, ...c, "-j", "DROP"]];
+  if (network.internal)
+    rules.push(
+      [ISOLATION_1, "-i", br, "!", "-o", br, ...c, "-j", "DROP"],
+      [ISOLATION_1, "!", "-i", br, "-o", br, ...c, "-j", "DROP"],
+    );
+  else rules.push([ISOLATION_1, "-i", br, "!", "-o", br, ...c, "-j", ISOLATION_2]);
+  rules.push([FORWARD_CHAIN, "-i", br, "-o", br, ...c, "-j", "ACCEPT"]);
   if (!network.internal)
-    rules.push(["-i", br, "!", "-o", br, ...tail], ["-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...tail]);
+    rules.push(
+      [FORWARD_CHAIN, "-i", br, "!", "-o", br, ...c, "-j", "ACCEPT"],
+      [FORWARD_CHAIN, "-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...c, "-j", "ACCEPT"],
+      [FORWARD_CHAIN, "-o", br, "-m", "conntrack", "--ctstate", "DNAT", ...c, "-j", "ACCEPT"],
+    );
   return rules;
 }
 
-type RuledNetwork = Parameters<typeof masqueradeRule>[0] & Parameters<typeof forwardRules>[0];
+const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const hasComment = (r: string[], comment: string) => r.some((a, i) => a === comment && r[i - 1] === "--comment");
 
-/** Adds a network's rules that are missing: its masquerade rule (not internal) and its FORWARD rules. */
+/**
+ * The iptables calls (filter table) that put a network's rules in place in `table` (as
+ * `iptables -S` shows it): berth's chains and FORWARD's jumps to them (both at the top, in order,
+ * moved there again if something came between them), the network's rules that are missing (any
+ * of a different shape, e.g. after `network` became internal, go), and the network's rules that
+ * an older berth put in FORWARD itself.
+ */
+export function planNetworkRules(table: TableRules, network: Parameters<typeof networkFilterRules>[0]): string[][] {
+  const calls: string[][] = [];
+  for (const chain of OUR_CHAINS) if (!table.chains.includes(chain)) calls.push(["-N", chain]);
+  const forward = table.rules.filter((r) => r[0] === "FORWARD");
+  const jumps = [ISOLATION_1, FORWARD_CHAIN].map((chain) => forward.findIndex((r) => same(r, ["FORWARD", "-j", chain])));
+  const [iso = -1, fwd = -1] = jumps;
+  const twice =
+    forward.filter((r) => same(r, ["FORWARD", "-j", ISOLATION_1]) || same(r, ["FORWARD", "-j", FORWARD_CHAIN])).length > 2;
+  if (iso < 0 || fwd !== iso + 1 || twice) {
+    for (const r of forward)
+      if (same(r, ["FORWARD", "-j", ISOLATION_1]) || same(r, ["FORWARD", "-j", FORWARD_CHAIN])) calls.push(["-D", ...r]);
+    calls.push(["-I", "FORWARD", "1", "-j", FORWARD_CHAIN], ["-I", "FORWARD", "1", "-j", ISOLATION_1]);
+  }
+  const wanted = networkFilterRules(network);
+  const comment = filterComment(network);
+  for (const r of table.rules)
+    if (OUR_CHAINS.includes(r[0] ?? "") && hasComment(r, comment) && !wanted.some((w) => same(w, r))) calls.push(["-D", ...r]);
+  for (const w of wanted) if (!table.rules.some((r) => same(r, w))) calls.push(["-A", ...w]);
+  for (const r of forward) if (hasComment(r, legacyComment(network))) calls.push(["-D", ...r]);
+  return calls;
+}
+
+/** The calls that remove a network's filter rules (berth's chains stay, as docker's do: other berthds may share them). */
+export function planRemoveNetworkRules(table: TableRules, network: { name: string; id: string }): string[][] {
+  return table.rules
+    .filter(
+      (r) =>
+        (OUR_CHAINS.includes(r[0] ?? "") && hasComment(r, filterComment(network))) ||
+        (r[0] === "FORWARD" && hasComment(r, legacyComment(network))),
+    )
+    .map((r) => ["-D", ...r]);
+}
+
+type RuledNetwork = Parameters<typeof masqueradeRule>[0] & Parameters<typeof networkFilterRules>[0];
+
+/** Adds what is missing of a network's rules: its masquerade rule (not internal), its isolation and FORWARD rules. */
 export async function ensureNetworkRules(network: RuledNetwork): Promise<void> {
   if (!network.internal) {
     const rule = masqueradeRule(network);
     const check = await execProgram("iptables", ["-w", "-t", "nat", "-C", ...rule]);
     if (check.code !== 0) await iptables("nat", ["-A", ...rule]);
   }
-  for (const rule of forwardRules(network)) {
-    const check = await execProgram("iptables", ["-w", "-t", "filter", "-C", "FORWARD", ...rule]);
-    if (check.code !== 0) await iptables("filter", ["-I", "FORWARD", "1", ...rule]);
+  for (const call of planNetworkRules(await readTable("filter"), network)) {
+    try {
+      await iptables("filter", call);
+    } catch (e) {
+      // another berthd (or a re-check beside this one) made the same chain or removed the
+      // same stale rule a moment ago: what this call wanted is the case
+      if (call[0] === "-N" && /exists/i.test(String((e as Error).message))) continue;
+      if (call[0] === "-D") continue;
+      throw e;
+    }
   }
 }
 
 /** Removes a network's rules (every copy of each); nothing to do for those not there. */
 export async function removeNetworkRules(network: RuledNetwork): Promise<void> {
-  const rules: [string, string[]][] = [
-    ["nat", masqueradeRule(network)],
-    // an internal network's outbound rules too: it may have been made otherwise by an older berth
-    ...forwardRules({ ...network, internal: false }).map((r): [string, string[]] => ["filter", ["FORWARD", ...r]]),
-  ];
-  for (const [table, rule] of rules) {
-    for (let i = 0; i < 16; i++) {
-      const del = await execProgram("iptables", ["-w", "-t", table, "-D", ...rule]);
-      if (del.code !== 0) break;
-    }
+  for (let i = 0; i < 16; i++) {
+    const del = await execProgram("iptables", ["-w", "-t", "nat", "-D", ...masqueradeRule(network)]);
+    if (del.code !== 0) break;
+  }
+  for (const call of planRemoveNetworkRules(await readTable("filter"), network)) {
+    // gone meanwhile (another remover): nothing to do
+    await iptables("filter", call).catch(() => {});
   }
 }
 

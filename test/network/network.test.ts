@@ -300,17 +300,24 @@ describe("network", { skip }, () => {
       "the network masquerades its subnet",
     );
     assert.equal(rules.filter((l) => l.includes(masq(netA))).length, 1, "once, however many containers");
-    // FORWARD lets the network's traffic through whatever the host's policy: docker's three rules,
-    // at the top of the chain; an internal network's containers only reach each other
-    const fwd = (name: string) => rules.filter((l) => l.startsWith("-A FORWARD") && l.includes(`"berth forward ${name} `));
+    // the network's own filter rules (no rule per container): isolation, and forwarding whatever
+    // the host's policy; an internal network's containers only reach each other
+    const own = (name: string) =>
+      rules
+        .filter((l) => l.includes(`"berth network ${name} `))
+        .map((l) => l.replace(/ -m comment --comment "[^"]*"/, ""))
+        .sort();
     const brA = nets["a"]?.bridge;
     assert.deepEqual(
-      fwd(netA).map((l) => l.replace(/ -m comment --comment "[^"]*"/, "")),
+      own(netA),
       [
-        `-A FORWARD -o ${brA} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-        `-A FORWARD -i ${brA} ! -o ${brA} -j ACCEPT`,
-        `-A FORWARD -i ${brA} -o ${brA} -j ACCEPT`,
-      ],
+        `-A BERTH-FORWARD -i ${brA} ! -o ${brA} -j ACCEPT`,
+        `-A BERTH-FORWARD -i ${brA} -o ${brA} -j ACCEPT`,
+        `-A BERTH-FORWARD -o ${brA} -m conntrack --ctstate DNAT -j ACCEPT`,
+        `-A BERTH-FORWARD -o ${brA} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+        `-A BERTH-ISOLATION-1 -i ${brA} ! -o ${brA} -j BERTH-ISOLATION-2`,
+        `-A BERTH-ISOLATION-2 -o ${brA} -j DROP`,
+      ].sort(),
     );
     assert.equal(
       rules.some((l) => l.includes(masq(netB))),
@@ -319,10 +326,18 @@ describe("network", { skip }, () => {
     );
     const brB = nets["b"]?.bridge;
     assert.deepEqual(
-      fwd(netB).map((l) => l.replace(/ -m comment --comment "[^"]*"/, "")),
-      [`-A FORWARD -i ${brB} -o ${brB} -j ACCEPT`],
+      own(netB),
+      [
+        `-A BERTH-FORWARD -i ${brB} -o ${brB} -j ACCEPT`,
+        `-A BERTH-ISOLATION-1 ! -i ${brB} -o ${brB} -j DROP`,
+        `-A BERTH-ISOLATION-1 -i ${brB} ! -o ${brB} -j DROP`,
+        `-A BERTH-ISOLATION-2 -o ${brB} -j DROP`,
+      ].sort(),
       "an internal network's containers are forwarded among themselves only",
     );
+    const { stdout: forward } = await run("iptables", ["-w", "-S", "FORWARD"]);
+    const jumps = forward.split("\n").filter((l) => /-j BERTH-/.test(l));
+    assert.deepEqual(jumps, ["-A FORWARD -j BERTH-ISOLATION-1", "-A FORWARD -j BERTH-FORWARD"], "isolation before forwarding");
     assert.equal(
       rules.some((l) => l.includes(`id: "${id}"`)),
       false,
@@ -335,6 +350,29 @@ describe("network", { skip }, () => {
       (await cniRules()).some((l) => l.includes(masq(netA))),
       "the network's rule stays for the others",
     );
+  });
+
+  test("networks are isolated from each other as docker's: none reaches another's containers, an internal one nothing outside", async () => {
+    const netC = `${tag}-c`;
+    const c = await m.create(netC, { subnet: "10.231.7.0/24" });
+    bridges.add(c.bridge);
+    const [nsA, nsB, nsC] = [await netns(`${tag}-ia`), await netns(`${tag}-ib`), await netns(`${tag}-ic`)];
+    const a = await m.attach(`${tag}-ia`, netA, { netns: nsA });
+    const b = await m.attach(`${tag}-ib`, netB, { netns: nsB });
+    const cc = await m.attach(`${tag}-ic`, netC, { netns: nsC });
+    // the host's FORWARD policy here is ACCEPT: only berth's rules stand in the way
+    assert.ok(await ping(nsA, a.gateway), "a container reaches its own gateway");
+    assert.equal(await ping(nsA, cc.ip), false, "A -> C");
+    assert.equal(await ping(nsC, a.ip), false, "C -> A");
+    assert.equal(await ping(nsA, b.ip), false, "A -> internal B");
+    // (B has no route out; with one added by hand, what it sends is dropped all the same)
+    await run("nsenter", [`--net=${nsB}`, "ip", "route", "add", "default", "via", b.gateway]);
+    assert.equal(await ping(nsB, a.ip), false, "internal B -> A");
+    for (const id of [`${tag}-ia`, `${tag}-ib`, `${tag}-ic`]) {
+      await m.detach(id);
+      await m.removeNetns(id);
+    }
+    await m.remove(netC);
   });
 
   test("plugin errors are reported with the plugin's message", async () => {
@@ -419,16 +457,16 @@ describe("network", { skip }, () => {
     const n = await r.create(`${tag}-rc`, { subnet: "10.231.6.0/24" });
     bridges.add(n.bridge);
     const fwd = async () =>
-      (await cniRules()).filter((l) => l.startsWith("-A FORWARD") && l.includes(`"berth forward ${n.name} `));
+      (await cniRules()).filter((l) => l.startsWith("-A BERTH-") && l.includes(`"berth network ${n.name} `));
     const [ns1, ns2] = [await netns(`${tag}-rc1`), await netns(`${tag}-rc2`)];
     await r.attach(`${tag}-rc1`, n.name, { netns: ns1 });
     const made = await fwd();
-    assert.equal(made.length, 3);
+    assert.equal(made.length, 6);
     // a reload drops one (by hand here); the next attach puts it back, without waiting for it
     await run("iptables", ["-D", ...splitRule(made[0] as string).slice(1)]);
-    assert.equal((await fwd()).length, 2);
+    assert.equal((await fwd()).length, 5);
     await r.attach(`${tag}-rc2`, n.name, { netns: ns2 });
-    for (let i = 0; (await fwd()).length !== 3; i++) {
+    for (let i = 0; (await fwd()).length !== 6; i++) {
       assert.ok(i < 100, "the dropped rule did not come back");
       await new Promise((res) => setTimeout(res, 50));
     }
@@ -455,7 +493,7 @@ describe("network", { skip }, () => {
     const others = (await Promise.all(managers.filter((x) => x !== m).map((x) => x.list()))).flat();
     const theirs = (l: string) =>
       others.some((n) =>
-        ["masquerade", "forward"].some((k) => l.includes(`--comment "berth ${k} ${n.name} ${n.id.slice(0, 12)}"`)),
+        ["masquerade", "network"].some((k) => l.includes(`--comment "berth ${k} ${n.name} ${n.id.slice(0, 12)}"`)),
       );
     assert.deepEqual(
       (await cniRules()).filter((l) => !baseline.includes(l) && !theirs(l)),
