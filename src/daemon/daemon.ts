@@ -108,6 +108,7 @@ export class Daemon {
       runDir: join(opts.execRoot, "netns"),
       // in-process, lo up: no `unshare`, loopback plugin or `umount` execs per container
       netnsOps: { create: (file) => native().netnsCreate(file), unmount: (file) => native().umount(file, 2) },
+      log: d.log,
       ...(opts.cniPath ? { cniPath: opts.cniPath } : {}),
       ...(opts.bridgeSubnet || opts.bridgeName
         ? {

@@ -1,5 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { alreadyExists, failedPrecondition, internal, invalidArgument, isKind, notFound, unavailable } from "../errors/index.js";
+import {
+  alreadyExists,
+  describe,
+  failedPrecondition,
+  internal,
+  invalidArgument,
+  isKind,
+  notFound,
+  unavailable,
+} from "../errors/index.js";
 import { type AddressPool, allocateSubnet, defaultAddressPools } from "./allocate-subnet.js";
 import { type Cidr, contains, formatCidr, formatIPv4, lastOf, overlaps, parseCidr, parseIPv4 } from "./cidr.js";
 import { addChain, type ChainRuntime, checkChain, delChain } from "./cni-chain.js";
@@ -40,6 +49,8 @@ export interface NetworkManagerOptions {
    * network module uses no native code of its own); without them, `unshare`, the loopback plugin, `umount`
    */
   netnsOps?: NetnsOps;
+  /** where failures of background work go (a network's rules re-checked beside an attach) */
+  log?: (message: string) => void;
 }
 
 /**
@@ -65,6 +76,7 @@ export class NetworkManager {
   readonly #rechecks = new Map<string, Promise<void>>();
   readonly #recheckMs: number;
   readonly #netnsOps: NetnsOps | undefined;
+  readonly #log: (message: string) => void;
 
   constructor(opts: NetworkManagerOptions) {
     this.stateDir = opts.stateDir;
@@ -81,6 +93,7 @@ export class NetworkManager {
     this.#mtu = opts.mtu;
     this.#recheckMs = opts.rulesRecheckMs ?? 10_000;
     this.#netnsOps = opts.netnsOps;
+    this.#log = opts.log ?? (() => {});
   }
 
   /** Runs `fn` after every earlier locked operation has finished. */
@@ -300,7 +313,10 @@ export class NetworkManager {
         this.#ruled.set(id, Date.now());
         const recheck = this.#ensureRules(network)
           // the next attach makes them, and waits for it
-          .catch(() => void this.#ruled.delete(id))
+          .catch((e: unknown) => {
+            this.#ruled.delete(id);
+            this.#log(`network "${network.name}": re-check of its iptables rules: ${describe(e)}`);
+          })
           .finally(() => this.#rechecks.delete(id));
         this.#rechecks.set(id, recheck);
       }

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { NetworkStore } from "./store.js";
+import { NetworkStore, mapLimit } from "./store.js";
 
 /** The pid of a process that has exited (a berthd killed mid-write, for the store). */
 function deadPid(): number {
@@ -33,4 +33,26 @@ test("a writer's temp file left by a crash is removed, and the container dir it 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("mapLimit: results in order, never more than the limit in flight", async () => {
+  let inFlight = 0;
+  let most = 0;
+  const out = await mapLimit(
+    Array.from({ length: 50 }, (_, i) => i),
+    async (i) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, i % 3));
+      inFlight--;
+      return i * 2;
+    },
+    7,
+  );
+  assert.deepEqual(
+    out,
+    Array.from({ length: 50 }, (_, i) => i * 2),
+  );
+  assert.equal(most, 7);
+  assert.deepEqual(await mapLimit([], async () => 1), []);
 });

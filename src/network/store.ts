@@ -20,6 +20,23 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 let writes = 0;
 
+/** how many store reads run side by side */
+const READ_CONCURRENCY = 32;
+
+/** `fn` over `items`, at most READ_CONCURRENCY at once; results in the items' order. */
+export async function mapLimit<T, R>(items: readonly T[], fn: (item: T) => Promise<R>, limit = READ_CONCURRENCY): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 /**
  * Writes through a temp file and rename, so a reader (or a crash) never sees half a record. The
  * temp name is the writer's pid and a count: two writes of one record at once do not share it.
@@ -157,7 +174,7 @@ export class NetworkStore {
     const dir = join(this.dir, "networks");
     const names = (await sweepTemps(dir, await listDir(dir))).filter((n) => n.endsWith(".json"));
     // read side by side (see attachments)
-    const out = await Promise.all(names.map(async (n) => checkNetwork(await readJson(join(dir, n)), join(dir, n))));
+    const out = await mapLimit(names, async (n) => checkNetwork(await readJson(join(dir, n)), join(dir, n)));
     return new Map(out.map((n) => [n.id, n]));
   }
 
@@ -175,23 +192,21 @@ export class NetworkStore {
 
   async attachments(containerId?: string): Promise<AttachmentRecord[]> {
     const root = join(this.dir, "attachments");
-    // every container's dir and every record read side by side: one after the other, each read
-    // is a thread-pool round trip, and this runs under the network manager's lock
-    const perContainer = await Promise.all(
-      (containerId === undefined ? await listDir(root) : [containerId]).map(async (c) => {
-        const names = await sweepTemps(join(root, c), await listDir(join(root, c)));
-        // a container dir a crash left empty (between the last record's removal and the rmdir)
-        if (names.length === 0 && containerId === undefined) await rmdir(join(root, c)).catch(() => {});
-        return Promise.all(
-          names
-            .filter((n) => n.endsWith(".json"))
-            .map(async (n) => {
-              const file = join(root, c, n);
-              return checkAttachment(await readJson(file), file);
-            }),
-        );
-      }),
-    );
+    // every container's dir and every record read side by side (one after the other, each read is
+    // a thread-pool round trip, and this runs under the network manager's lock), at most
+    // READ_CONCURRENCY at once: thousands of containers must not run out of fds (EMFILE)
+    const perContainer = await mapLimit(containerId === undefined ? await listDir(root) : [containerId], async (c) => {
+      const names = await sweepTemps(join(root, c), await listDir(join(root, c)));
+      // a container dir a crash left empty (between the last record's removal and the rmdir)
+      if (names.length === 0 && containerId === undefined) await rmdir(join(root, c)).catch(() => {});
+      return mapLimit(
+        names.filter((n) => n.endsWith(".json")),
+        async (n) => {
+          const file = join(root, c, n);
+          return checkAttachment(await readJson(file), file);
+        },
+      );
+    });
     return perContainer.flat().sort((a, b) => a.created.localeCompare(b.created) || a.ifname.localeCompare(b.ifname));
   }
 
