@@ -89,6 +89,17 @@ export function cgroupOf(s: ContainerState): CgroupManager {
 /** Whether the container has a cgroup at all: one created rootless without delegation has none. */
 export const hasCgroup = (s: ContainerState) => Object.keys(s.cgroupPaths).length > 0;
 
+/**
+ * Whether a new process of a container (create's init, exec's process) places itself in the
+ * container's cgroups: cloned into its cgroup2 cgroup, writing "0" to its v1 `tasks` files.
+ * Moving it from the runtime costs ~10 ms (the kernel's threadgroup lock waits for an RCU grace
+ * period). Not rootless, nor under a user namespace (the process's own uid may not write the
+ * host's cgroup files), and only where the container has cgroups.
+ */
+export function placesItself(cgroupPaths: Record<string, string>, namespaceTypes: readonly string[]): boolean {
+  return process.geteuid?.() === 0 && !namespaceTypes.includes("user") && Object.keys(cgroupPaths).length > 0;
+}
+
 /** The container's cgroup, or a FailedPrecondition naming `action` when it has none. */
 export function requireCgroup(s: ContainerState, action: string): CgroupManager {
   if (!hasCgroup(s))

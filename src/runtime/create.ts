@@ -9,7 +9,7 @@ import type { DeviceCgroup, IdMapping, Spec } from "../oci/index.js";
 import { validateSpec } from "../oci/index.js";
 import { buildCreatePlan } from "./build-plan.js";
 import type { ContainerState } from "./container-state.js";
-import { checkId, containerDir, fifoPath, hookState, processStart, saveState } from "./container-state.js";
+import { checkId, containerDir, fifoPath, hookState, placesItself, processStart, saveState } from "./container-state.js";
 import { sendSeccompListener } from "./seccomp-agent.js";
 import type { RuntimeContext } from "./context.js";
 import { hostFacts } from "./context.js";
@@ -109,12 +109,11 @@ export function create(ctx: RuntimeContext, o: CreateOptions): ContainerState {
     if (d.minor !== undefined) rule.minor = d.minor;
     return [rule];
   });
-  // The init places itself in cgroups made and limited beforehand: cloned into its cgroup2
-  // cgroup, writing "0" to its v1 `tasks` files. Moving it from here costs ~10 ms of every
-  // create (the kernel's threadgroup lock waits for an RCU grace period). Not under a user
-  // namespace (the init's own uid may not write the host's cgroup files) nor rootless.
-  const selfJoin =
-    !rootless && !(spec.linux?.namespaces ?? []).some((n) => n.type === "user") && Object.keys(cg.paths).length > 0;
+  // the init places itself in cgroups made and limited beforehand (placesItself says when)
+  const selfJoin = placesItself(
+    cg.paths,
+    (spec.linux?.namespaces ?? []).map((n) => n.type),
+  );
   let placed = false;
   try {
     if (rootless) {

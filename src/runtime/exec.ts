@@ -4,7 +4,7 @@ import { native } from "../native/index.js";
 import type { NamespaceType, Process } from "../oci/index.js";
 import { validateProcess } from "../oci/index.js";
 import { NS_FILES, buildExecPlan } from "./build-plan.js";
-import { canExec, cgroupOf, hasCgroup, hookState, loadState, requireStatus, statusOf } from "./container-state.js";
+import { canExec, cgroupOf, hasCgroup, hookState, loadState, placesItself, requireStatus, statusOf } from "./container-state.js";
 import { sendSeccompListener } from "./seccomp-agent.js";
 import type { RuntimeContext } from "./context.js";
 import { NeedsLocalProcess, hostFacts } from "./context.js";
@@ -105,7 +105,7 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<{ pid: 
   if (ctx.waitProcess && proc.terminal && !o.consoleSocket)
     throw new NeedsLocalProcess("exec with a terminal and no console socket");
   // the process places itself in the container's cgroups, as create's init does (see create.ts)
-  const selfJoin = hasCgroup(s) && process.geteuid?.() === 0 && !types.includes("user");
+  const selfJoin = placesItself(s.cgroupPaths, types);
   const plan = buildExecPlan(
     proc,
     initNamespaces(s.pid, types),
