@@ -751,12 +751,13 @@ export class ContainerService {
       // its snapshot's row goes now; that snapshot's files, the bundle and the container dir after
       // the reply (~5 ms of an `rm` or `run --rm` here): nothing refers to them any more, and a
       // berthd killed meanwhile sweeps them at its next start (sweepRemoved)
+      // (the record first: a crash between the two leaves files for the sweep, not a record without them)
+      this.store.delete(fresh.Id);
       this.discard(fresh.Id, [
         this.o.images.snapshotter.stat(key) ? this.o.images.snapshotter.remove(key) : undefined,
         rm(this.bundleDir(fresh.Id), { recursive: true, force: true }),
         rm(this.containerDir(fresh.Id), { recursive: true, force: true }),
       ]);
-      this.store.delete(fresh.Id);
       this.execs.forgetContainer(fresh.Id);
       this.attachWaiters.failAll(fresh.Id, notFound(`No such container: ${fresh.Id}`));
       this.notify(fresh.Id, "removed", fresh.State.ExitCode);
@@ -799,9 +800,8 @@ export class ContainerService {
         if (!/^[0-9a-f]{64}$/.test(name) || recorded.has(name)) continue;
         const path = join(dir, name);
         try {
-          // never recurse into a mounted rootfs
-          const rootfs = join(path, "rootfs");
-          if (isMounted(rootfs)) unmountAll(rootfs);
+          // never recurse into a mount: a bundle's rootfs, a container's shareable /dev/shm
+          for (const sub of ["rootfs", "shm"]) if (isMounted(join(path, sub))) unmountAll(join(path, sub));
           await rm(path, { recursive: true, force: true });
         } catch (e) {
           this.o.log(`remove ${path} of a removed container: ${describe(e)}`);

@@ -164,6 +164,9 @@ export class Daemon {
       ...(opts.logConfig ? { logConfig: opts.logConfig } : {}),
     });
     await d.containers.recover();
+    // the networks' iptables rules, which a firewall reload or reboot of the tables may have
+    // dropped while berthd was down (its containers kept running): not waited for
+    void d.networks.ensureAllRules().catch((e) => d.log(`network rules at start: ${describe(e)}`));
     return d;
   }
 

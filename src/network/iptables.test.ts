@@ -239,3 +239,20 @@ test("planNetworkRules: jumps out of order or doubled are put back; a changed ne
   );
   assert.deepEqual(removed.chains, ["BERTH-ISOLATION-1", "BERTH-ISOLATION-2", "BERTH-FORWARD"]);
 });
+
+test("planNetworkRules over every network from one read: after a flush, one check brings all of them back", () => {
+  const other = { name: "db", id: "cd".repeat(32), bridge: "br-cdcdcdcdcdcd" };
+  const calls = planNetworkRules(parseTable("-P FORWARD ACCEPT"), [net, other]);
+  assert.equal(calls.filter((c) => c[0] === "-I").length, 2, "one pair of jumps");
+  const after = parseTable(apply("-P FORWARD ACCEPT", calls));
+  for (const n of [net, other])
+    for (const rule of networkFilterRules(n))
+      assert.ok(
+        after.rules.some((r) => r.join(" ") === rule.join(" ")),
+        `${n.name}: ${rule.join(" ")}`,
+      );
+  assert.deepEqual(planNetworkRules(after, [net, other]), []);
+  // the isolation of one network's bridge from the other's holds in both directions
+  assert.ok(after.rules.some((r) => r.join(" ").startsWith(`BERTH-ISOLATION-2 -o ${other.bridge}`)));
+  assert.ok(after.rules.some((r) => r.join(" ").startsWith(`BERTH-ISOLATION-2 -o ${br}`)));
+});

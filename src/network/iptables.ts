@@ -200,7 +200,10 @@ const hasComment = (r: string[], comment: string) => r.some((a, i) => a === comm
  * of a different shape, e.g. after `network` became internal, go), and the network's rules that
  * an older berth put in FORWARD itself.
  */
-export function planNetworkRules(table: TableRules, network: Parameters<typeof networkFilterRules>[0]): string[][] {
+export function planNetworkRules(
+  table: TableRules,
+  networks: Parameters<typeof networkFilterRules>[0] | ReadonlyArray<Parameters<typeof networkFilterRules>[0]>,
+): string[][] {
   const calls: string[][] = [];
   for (const chain of OUR_CHAINS) if (!table.chains.includes(chain)) calls.push(["-N", chain]);
   const forward = table.rules.filter((r) => r[0] === "FORWARD");
@@ -213,12 +216,16 @@ export function planNetworkRules(table: TableRules, network: Parameters<typeof n
       if (same(r, ["FORWARD", "-j", ISOLATION_1]) || same(r, ["FORWARD", "-j", FORWARD_CHAIN])) calls.push(["-D", ...r]);
     calls.push(["-I", "FORWARD", "1", "-j", FORWARD_CHAIN], ["-I", "FORWARD", "1", "-j", ISOLATION_1]);
   }
-  const wanted = networkFilterRules(network);
-  const comment = filterComment(network);
-  for (const r of table.rules)
-    if (OUR_CHAINS.includes(r[0] ?? "") && hasComment(r, comment) && !wanted.some((w) => same(w, r))) calls.push(["-D", ...r]);
-  for (const w of wanted) if (!table.rules.some((r) => same(r, w))) calls.push(["-A", ...w]);
-  for (const r of forward) if (hasComment(r, legacyComment(network))) calls.push(["-D", ...r]);
+  // every network's, from the one read: isolation holds only when every bridge has its DROP
+  // rules (after a flush, the first network checked brings them all back)
+  for (const network of Array.isArray(networks) ? networks : [networks]) {
+    const wanted = networkFilterRules(network);
+    const comment = filterComment(network);
+    for (const r of table.rules)
+      if (OUR_CHAINS.includes(r[0] ?? "") && hasComment(r, comment) && !wanted.some((w) => same(w, r))) calls.push(["-D", ...r]);
+    for (const w of wanted) if (!table.rules.some((r) => same(r, w))) calls.push(["-A", ...w]);
+    for (const r of forward) if (hasComment(r, legacyComment(network))) calls.push(["-D", ...r]);
+  }
   return calls;
 }
 
@@ -235,14 +242,20 @@ export function planRemoveNetworkRules(table: TableRules, network: { name: strin
 
 type RuledNetwork = Parameters<typeof masqueradeRule>[0] & Parameters<typeof networkFilterRules>[0];
 
-/** Adds what is missing of a network's rules: its masquerade rule (not internal), its isolation and FORWARD rules. */
-export async function ensureNetworkRules(network: RuledNetwork): Promise<void> {
-  if (!network.internal) {
-    const rule = masqueradeRule(network);
-    const check = await execProgram("iptables", ["-w", "-t", "nat", "-C", ...rule]);
-    if (check.code !== 0) await iptables("nat", ["-A", ...rule]);
+/**
+ * Adds what is missing of the rules of `networks`: the masquerade rule of each (not internal),
+ * the isolation and FORWARD rules of all of them from one read of the filter table.
+ */
+export async function ensureNetworkRules(networks: RuledNetwork | readonly RuledNetwork[]): Promise<void> {
+  const list = Array.isArray(networks) ? networks : [networks as RuledNetwork];
+  if (list.some((n) => !n.internal)) {
+    const postrouting = parseTable(await iptables("nat", ["-S", "POSTROUTING"]));
+    for (const network of list) {
+      const rule = masqueradeRule(network);
+      if (!network.internal && !postrouting.rules.some((r) => same(r, rule))) await iptables("nat", ["-A", ...rule]);
+    }
   }
-  for (const call of planNetworkRules(await readTable("filter"), network)) {
+  for (const call of planNetworkRules(await readTable("filter"), list)) {
     try {
       await iptables("filter", call);
     } catch (e) {

@@ -502,10 +502,27 @@ export class NetworkManager {
     if (ports) await this.#checkPlugin("portmap");
   }
 
-  /** A network's masquerade and FORWARD rules, and (unless internal) IPv4 forwarding: checked with them. */
+  /**
+   * A network's masquerade rule and (unless internal) IPv4 forwarding, with every network's
+   * isolation and FORWARD rules (one network's ACCEPTs without the others' DROPs would let its
+   * containers reach theirs, e.g. after a flush of the tables).
+   */
   async #ensureRules(network: Network): Promise<void> {
-    await ensureNetworkRules(network);
+    const all = await this.#store.networks();
+    await ensureNetworkRules(all.some((n) => n.id === network.id) ? all : [...all, network]);
     if (!network.internal) await ensureIpForward();
+  }
+
+  /**
+   * Every network's rules, checked and made where missing (berthd's start: its containers may run
+   * on, with a firewall reload or a reboot of the tables in between).
+   */
+  async ensureAllRules(): Promise<void> {
+    const all = await this.#store.networks();
+    if (all.length === 0) return;
+    await ensureNetworkRules(all);
+    if (all.some((n) => !n.internal)) await ensureIpForward();
+    for (const n of all) this.#ruled.set(n.id, Date.now());
   }
 
   /** That plugin `type` exists and speaks our CNI version (VERSION), once per manager. */

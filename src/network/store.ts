@@ -199,13 +199,13 @@ export class NetworkStore {
       const names = await sweepTemps(join(root, c), await listDir(join(root, c)));
       // a container dir a crash left empty (between the last record's removal and the rmdir)
       if (names.length === 0 && containerId === undefined) await rmdir(join(root, c)).catch(() => {});
-      return mapLimit(
-        names.filter((n) => n.endsWith(".json")),
-        async (n) => {
-          const file = join(root, c, n);
-          return checkAttachment(await readJson(file), file);
-        },
-      );
+      // a container's own records (one per network) one after the other: the cap holds
+      const records: AttachmentRecord[] = [];
+      for (const n of names.filter((x) => x.endsWith(".json"))) {
+        const file = join(root, c, n);
+        records.push(checkAttachment(await readJson(file), file));
+      }
+      return records;
     });
     return perContainer.flat().sort((a, b) => a.created.localeCompare(b.created) || a.ifname.localeCompare(b.ifname));
   }

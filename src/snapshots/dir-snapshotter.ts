@@ -88,6 +88,7 @@ export abstract class DirSnapshotter implements LayerSnapshotter {
   }
 
   async sweep(): Promise<void> {
+    let first: unknown;
     for (const name of readdirSync(this.root)) {
       // a home is made after its row and removed after it: one without a row (of either
       // snapshotter: they share the dir and the ids) is garbage
@@ -96,9 +97,11 @@ export abstract class DirSnapshotter implements LayerSnapshotter {
       try {
         await rm(home, { recursive: true, force: true });
       } catch (e) {
-        throw internal(`remove the directory ${home} of a removed snapshot`, e);
+        // the others are still tried
+        first ??= internal(`remove the directory ${home} of a removed snapshot`, e);
       }
     }
+    if (first !== undefined) throw first;
   }
 
   async remove(key: string): Promise<void> {

@@ -672,10 +672,14 @@ export const psCmd: ContainerCmd = async (c, args, io) => {
       Labels: Object.entries(r.Labels ?? {})
         .map(([k, v]) => `${k}=${v}`)
         .join(","),
+      // docker's {{.Label "key"}}
+      Label: (key: unknown) => r.Labels?.[String(key)] ?? "",
       LocalVolumes: "0",
       Mounts: "",
       Names: r.Names.map((n) => n.slice(1)).join(","),
-      Networks: Object.keys(r.NetworkSettings?.Networks ?? {}).join(","),
+      Networks: Object.keys(r.NetworkSettings?.Networks ?? {})
+        .sort()
+        .join(","),
       Ports: ports(r),
       RunningFor: ago(r.Created),
       Size: "",

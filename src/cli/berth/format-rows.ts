@@ -24,11 +24,15 @@ export function formatRows(format: string, rows: Array<Record<string, unknown>>,
         value: typeof k === "string" ? (t[k] ?? k.toUpperCase()) : undefined,
       }),
     }),
+    { header: true },
   );
   return align([header, ...lines].flatMap((l) => l.split("\n")));
 }
 
-/** Columns of tab-separated cells padded to their widest cell plus three spaces (the last left as is). */
+/**
+ * Columns of tab-separated cells padded to their widest cell plus three spaces, ten at least
+ * (docker's tabwriter: minwidth 10, padding 3); the last left as is.
+ */
 export function align(lines: string[]): string {
   const cells = lines.map((l) => l.split("\t"));
   const widths: number[] = [];
@@ -37,7 +41,7 @@ export function align(lines: string[]): string {
   return cells
     .map((row) =>
       row
-        .map((c, i) => (i === row.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3)))
+        .map((c, i) => (i === row.length - 1 ? c : c.padEnd(Math.max((widths[i] ?? 0) + 3, 10))))
         .join("")
         .trimEnd(),
     )

@@ -101,3 +101,38 @@ test("formatRows: json, a row template, and docker's table with titles and align
     ),
   );
 });
+
+test("review cases: (pipeline).Field only when touching; assignment; Go string escapes; and/or stop early; index's zero value", () => {
+  assert.equal(r('{{if and (eq .State.Status "running") .State.Pid}}yes{{end}}', ctr), "yes", "(eq ...) .Pid: two operands");
+  assert.equal(r('{{printf "%s %s" (index .Config.Env 0) .Name}}', ctr), "A=1 /web");
+  assert.equal(r('{{(index .NetworkSettings.Networks "front").IPAddress}}', ctr), "10.0.0.2");
+  assert.equal(r("{{$n := 0}}{{range .Config.Env}}{{$n = 1}}{{end}}{{$n}}", ctr), "1", "= assigns the outer variable");
+  assert.equal(r("{{$n:=1}}{{$n=2}}{{$n}}", ctr), "2");
+  assert.throws(() => r("{{$x = 1}}", ctr), /undefined variable "\$x"/);
+  assert.equal(r('{{"a\\tb\\x41\\101\\u00e9"}}', ctr), "a\tbAAé");
+  assert.equal(r('{{"raw\ttab"}}', ctr), "raw\ttab", "a tab typed in a string is kept");
+  assert.throws(
+    () => r('{{"\\q"}}', ctr),
+    (e: Error) => isKind(e, "InvalidArgument") && /invalid syntax/.test(e.message),
+  );
+  assert.equal(r("{{if and .Config.Cmd (gt (len .Config.Cmd) 1)}}x{{else}}y{{end}}", ctr), "y", "and stops at null");
+  assert.equal(r("{{or .Nope .Name}}", ctr), "/web");
+  assert.equal(r('[{{index .Config.Labels "missing"}}]', ctr), "[]", "a label map's missing key is empty");
+  assert.equal(r('{{index .State "missing"}}', ctr), "<no value>");
+  assert.throws(() => r("{{index .Config.Env 5}}", ctr), /index out of range/);
+});
+
+test("formatRows: a row's method field (.Label \"key\"), header titles untouched by functions, tabwriter's minimum width", () => {
+  const rows = [{ Names: "web", State: "up", Label: (k: unknown) => ({ tier: "front" })[String(k)] ?? "" }];
+  assert.equal(formatRows('{{.Names}} {{.Label "tier"}}|{{.Label "x"}}|', rows, {}), "web front||\n");
+  assert.equal(
+    formatRows('table {{upper .Names}}\\t{{.State}}\\t{{.Label "tier"}}', rows, { Names: "NAMES", State: "STATE" }),
+    ["NAMES     STATE     LABEL", "WEB       up        front", ""].join("\n"),
+  );
+  assert.equal(
+    formatRows('table {{printf "%s\\t%s" .Names .State}}', rows, { Names: "NAMES", State: "STATE" }),
+    ["NAMES     STATE", "web       up", ""].join("\n"),
+    "\\t inside a quoted string too",
+  );
+  assert.equal(formatRows("json", rows, {}), '{"Names":"web","State":"up"}\n', "methods are not fields of json");
+});

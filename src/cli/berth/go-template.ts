@@ -68,6 +68,52 @@ function parseError(src: string, pos: number, msg: string): Error {
 
 // ---- expressions
 
+/** marks a field word that touches the ")" before it */
+const CHAINED = "\u0001";
+
+/** A Go string literal's value (strconv.Unquote's escapes); a clear error for a malformed one. */
+function unquote(lit: string, fail: (msg: string) => Error): string {
+  let out = "";
+  for (let i = 1; i < lit.length - 1; i++) {
+    const c = lit[i] as string;
+    if (c === "\n") throw fail("newline in quoted string");
+    if (c !== "\\") {
+      out += c;
+      continue;
+    }
+    const e = lit[++i] as string;
+    const simple: Record<string, string> = {
+      a: "\x07",
+      b: "\b",
+      f: "\f",
+      n: "\n",
+      r: "\r",
+      t: "\t",
+      v: "\v",
+      "\\": "\\",
+      '"': '"',
+      "'": "'",
+    };
+    const hex = (n: number) => {
+      const h = lit.slice(i + 1, i + 1 + n);
+      if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(h)) throw fail(`invalid syntax in quoted string ${lit}`);
+      i += n;
+      return Number.parseInt(h, 16);
+    };
+    if (simple[e] !== undefined) out += simple[e];
+    else if (e === "x") out += String.fromCharCode(hex(2));
+    else if (e === "u") out += String.fromCodePoint(hex(4));
+    else if (e === "U") out += String.fromCodePoint(hex(8));
+    else if (/[0-7]/.test(e)) {
+      const o = lit.slice(i, i + 3);
+      if (!/^[0-7]{3}$/.test(o)) throw fail(`invalid syntax in quoted string ${lit}`);
+      out += String.fromCharCode(Number.parseInt(o, 8));
+      i += 2;
+    } else throw fail(`invalid syntax in quoted string ${lit}`);
+  }
+  return out;
+}
+
 type Expr =
   | { t: "field"; base: Expr | null; path: string[] } // null base: the dot
   | { t: "var"; name: string; path: string[] }
@@ -77,6 +123,8 @@ type Expr =
 
 interface Pipeline {
   decl: string[];
+  /** `$x = v`: assigns the variable declared earlier (`:=` declares one) */
+  assign: boolean;
   cmds: Expr[][];
 }
 
@@ -109,9 +157,9 @@ function tokenizeAction(s: string, where: () => Error): string[] {
       i += op.length;
     } else {
       let j = i;
-      while (j < s.length && !/[\s()|,]/.test(s[j] as string) && !s.startsWith(":=", j)) j++;
-      // a field chain after a parenthesized pipeline: ").A.B" stays one word with its "."
-      out.push(s.slice(i, j));
+      while (j < s.length && !/[\s()|,=]/.test(s[j] as string) && !s.startsWith(":=", j)) j++;
+      // a field chain right after a parenthesized pipeline, "(...).A.B" (not "(...) .A.B")
+      out.push(c === "." && s[i - 1] === ")" ? `${CHAINED}${s.slice(i, j)}` : s.slice(i, j));
       i = j;
     }
   }
@@ -135,7 +183,8 @@ class ExprParser {
 
   pipeline(): Pipeline {
     const decl: string[] = [];
-    // `$x :=`, `$k, $v :=` (and `=`, assignment, treated alike)
+    let assign = false;
+    // `$x :=`, `$k, $v :=`, and `$x =` (assignment)
     const save = this.i;
     if (this.peek()?.startsWith("$")) {
       const names = [this.toks[this.i++] as string];
@@ -144,7 +193,7 @@ class ExprParser {
         names.push(this.toks[this.i++] ?? "");
       }
       if (this.peek() === ":=" || this.peek() === "=") {
-        this.i++;
+        assign = this.toks[this.i++] === "=";
         decl.push(...names);
       } else this.i = save;
     }
@@ -153,7 +202,7 @@ class ExprParser {
       this.i++;
       cmds.push(this.command());
     }
-    return { decl, cmds };
+    return { decl, assign, cmds };
   }
 
   private command(): Expr[] {
@@ -170,19 +219,20 @@ class ExprParser {
       if (this.toks[this.i++] !== ")") throw this.fail("unclosed left paren");
       // (pipeline).Field.Chain
       const next = this.peek();
-      if (next?.startsWith(".") && next.length > 1) {
+      if (next?.startsWith(`${CHAINED}.`)) {
         this.i++;
-        return { t: "field", base: { t: "pipe", pipe }, path: next.slice(1).split(".") };
+        return { t: "field", base: { t: "pipe", pipe }, path: next.slice(2).split(".") };
       }
       return { t: "pipe", pipe };
     }
+    if (tok.startsWith(CHAINED)) throw this.fail(`unexpected "${tok.slice(1)}" in operand`);
     if (tok === ".") return { t: "field", base: null, path: [] };
     if (tok.startsWith(".")) return { t: "field", base: null, path: tok.slice(1).split(".") };
     if (tok.startsWith("$")) {
       const [name = "$", ...path] = tok.split(".");
       return { t: "var", name, path };
     }
-    if (tok.startsWith('"')) return { t: "lit", v: JSON.parse(tok) as string };
+    if (tok.startsWith('"')) return { t: "lit", v: unquote(tok, this.fail) };
     if (tok.startsWith("`")) return { t: "lit", v: tok.slice(1, -1) };
     if (tok === "true" || tok === "false") return { t: "lit", v: tok === "true" };
     if (tok === "nil") return { t: "lit", v: null };
@@ -350,12 +400,16 @@ function sprintf(format: string, args: Value[]): string {
   );
 }
 
-function callFn(fn: string, args: Value[]): Value {
+/** docker's header functions: in a table's header row these leave the column titles as they are */
+const HEADER_IDENTITY = new Set(["json", "join", "split", "lower", "upper", "title", "truncate", "pad"]);
+
+function callFn(fn: string, args: Value[], header = false): Value {
   const arg = (i: number) => (args[i] === MISSING ? undefined : args[i]);
   const str = (i: number) => {
     const v = arg(i);
     return typeof v === "string" ? v : formatValue(v);
   };
+  if (header && HEADER_IDENTITY.has(fn)) return str(0);
   switch (fn) {
     case "json":
       return JSON.stringify(arg(0) ?? null);
@@ -368,10 +422,15 @@ function callFn(fn: string, args: Value[]): Value {
     case "index": {
       let v = arg(0);
       for (const k of args.slice(1)) {
-        if (Array.isArray(v) && typeof k === "number") v = k >= 0 && k < v.length ? v[k] : MISSING;
-        else if (isObj(v) && typeof k === "string") v = Object.hasOwn(v, k) ? v[k] : MISSING;
-        else v = MISSING;
-        if (v === MISSING) return v;
+        if (Array.isArray(v) && typeof k === "number") {
+          if (k < 0 || k >= v.length) throw invalidArgument(`template: error calling index: index out of range: ${k}`);
+          v = v[k];
+        } else if (isObj(v) && typeof k === "string") {
+          // a missing key is its map's zero value: "" in a map of strings (labels, options), as
+          // docker's typed maps give; nothing known otherwise
+          if (Object.hasOwn(v, k)) v = v[k];
+          else return Object.values(v).every((x) => typeof x === "string") ? "" : MISSING;
+        } else return MISSING;
       }
       return v;
     }
@@ -459,17 +518,23 @@ class Scope {
   set(name: string, v: Value): void {
     this.vars.set(name, v);
   }
+  /** `$x = v`: the nearest declaration of $x gets the value */
+  assign(name: string, v: Value): void {
+    if (this.vars.has(name)) this.vars.set(name, v);
+    else if (this.parent) this.parent.assign(name, v);
+    else throw invalidArgument(`template parsing error: template: :1: undefined variable "${name}"`);
+  }
   child(): Scope {
     return new Scope(new Map(), this);
   }
 }
 
-function evalExpr(e: Expr, dot: Value, scope: Scope, final: Value[]): Value {
+function evalExpr(e: Expr, dot: Value, scope: Scope, final: Value[], header = false): Value {
   switch (e.t) {
     case "lit":
       return e.v;
     case "field": {
-      let v = e.base ? evalExpr(e.base, dot, scope, []) : dot;
+      let v = e.base ? evalExpr(e.base, dot, scope, [], header) : dot;
       for (const k of e.path) v = field(v, k);
       return v;
     }
@@ -479,46 +544,61 @@ function evalExpr(e: Expr, dot: Value, scope: Scope, final: Value[]): Value {
       return v;
     }
     case "pipe":
-      return evalPipe(e.pipe, dot, scope);
+      return evalPipe(e.pipe, dot, scope, header);
     case "call":
-      return callFn(e.fn, final);
+      return callFn(e.fn, final, header);
   }
 }
 
-function evalPipe(p: Pipeline, dot: Value, scope: Scope): Value {
+function evalPipe(p: Pipeline, dot: Value, scope: Scope, header = false): Value {
   let prev: Value[] = [];
   let v: Value;
   for (const cmd of p.cmds) {
     const [head, ...rest] = cmd;
     if (!head) throw invalidArgument("template: empty command");
-    if (head.t === "call") {
-      const args = [...rest.map((a) => evalExpr(a, dot, scope, [])), ...prev];
-      v = callFn(head.fn, args);
+    const operand = (a: Expr) => evalExpr(a, dot, scope, [], header);
+    if (head.t === "call" && (head.fn === "and" || head.fn === "or")) {
+      // evaluated left to right, stopping at the first that decides (Go's and/or)
+      const operands = [...rest.map((a) => () => operand(a)), ...prev.map((x) => () => x)];
+      if (operands.length === 0) throw invalidArgument(`template: wrong number of args for ${head.fn}: want at least 1 got 0`);
+      for (const get of operands) {
+        v = get();
+        if (truth(v) === (head.fn === "or")) break;
+      }
+    } else if (head.t === "call") {
+      v = callFn(head.fn, [...rest.map(operand), ...prev], header);
     } else {
-      if (rest.length > 0 || prev.length > 0) throw invalidArgument("template: can't give argument to non-function");
-      v = evalExpr(head, dot, scope, []);
+      const target = operand(head);
+      // a method of the row (docker's .Label "key"): called with the arguments
+      if (typeof target === "function") v = (target as (...a: Value[]) => Value)(...rest.map(operand), ...prev);
+      else if ((rest.length > 0 || prev.length > 0) && !header)
+        throw invalidArgument("template: can't give argument to non-function");
+      else v = target; // (a header's method field is its column title)
     }
     prev = [v];
   }
-  if (p.decl.length === 1) scope.set(p.decl[0] as string, v);
+  if (p.decl.length === 1) {
+    if (p.assign) scope.assign(p.decl[0] as string, v);
+    else scope.set(p.decl[0] as string, v);
+  }
   return v;
 }
 
-function exec(nodes: Node[], dot: Value, scope: Scope, out: string[]): void {
+function exec(nodes: Node[], dot: Value, scope: Scope, out: string[], header: boolean): void {
   for (const n of nodes) {
     if (n.t === "text") out.push(n.text);
     else if (n.t === "out") {
-      const v = evalPipe(n.pipe, dot, scope);
+      const v = evalPipe(n.pipe, dot, scope, header);
       if (n.pipe.decl.length === 0) out.push(formatValue(v));
     } else if (n.t === "if" || n.t === "with") {
       const inner = scope.child();
-      const v = evalPipe(n.pipe, dot, inner);
-      if (truth(v)) exec(n.body, n.t === "with" ? v : dot, inner, out);
-      else exec(n.else, dot, inner, out);
+      const v = evalPipe(n.pipe, dot, inner, header);
+      if (truth(v)) exec(n.body, n.t === "with" ? v : dot, inner, out, header);
+      else exec(n.else, dot, inner, out, header);
     } else {
       const inner = scope.child();
       const decl = n.pipe.decl;
-      const v = evalPipe({ ...n.pipe, decl: [] }, dot, inner);
+      const v = evalPipe({ ...n.pipe, decl: [] }, dot, inner, header);
       const entries: Array<[Value, Value]> = Array.isArray(v)
         ? v.map((x, i) => [i, x])
         : isObj(v)
@@ -531,7 +611,7 @@ function exec(nodes: Node[], dot: Value, scope: Scope, out: string[]): void {
       if (v !== MISSING && v !== null && v !== undefined && !Array.isArray(v) && !isObj(v) && typeof v !== "number")
         throw invalidArgument(`template: range can't iterate over ${formatValue(v)}`);
       if (entries.length === 0) {
-        exec(n.else, dot, inner, out);
+        exec(n.else, dot, inner, out, header);
         continue;
       }
       for (const [k, x] of entries) {
@@ -541,7 +621,7 @@ function exec(nodes: Node[], dot: Value, scope: Scope, out: string[]): void {
           iter.set(decl[0] as string, k);
           iter.set(decl[1] as string, x);
         }
-        exec(n.body, x, iter, out);
+        exec(n.body, x, iter, out, header);
       }
     }
   }
@@ -554,10 +634,11 @@ export class GoTemplate {
     this.nodes = parse(source);
   }
 
-  render(data: Value): string {
+  /** `header`: a table's header row, where docker's formatting functions leave the titles as they are */
+  render(data: Value, opts: { header?: boolean } = {}): string {
     const out: string[] = [];
     const root = new Scope(new Map([["$", data]]));
-    exec(this.nodes, data, root, out);
+    exec(this.nodes, data, root, out, opts.header === true);
     return out.join("");
   }
 }

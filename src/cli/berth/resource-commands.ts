@@ -108,6 +108,7 @@ export const networkCmd: ContainerCmd = async (c, args, io) => {
               IPv6: String(n.EnableIPv6 === true),
               Internal: String(n.Internal === true),
               Labels: labelList(n.Labels),
+              Label: (key: unknown) => n.Labels?.[String(key)] ?? "",
               Name: n.Name,
               Scope: n.Scope,
             })),
@@ -207,6 +208,7 @@ export const volumeCmd: ContainerCmd = async (c, args, io) => {
             vols.map((v) => ({
               Driver: v.Driver,
               Labels: labelList(v.Labels ?? undefined),
+              Label: (key: unknown) => v.Labels?.[String(key)] ?? "",
               Mountpoint: v.Mountpoint ?? "",
               Name: v.Name,
               Scope: v.Scope ?? "local",
