@@ -93,6 +93,8 @@ export class ContainerService {
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   /** files of removed containers still being deleted (after the removal was reported) */
   private readonly discarding = new Set<Promise<void>>();
+  /** containers whose exit released the runtime, mount and network (until their next start) */
+  private readonly released = new Set<string>();
   private closing = false;
 
   constructor(private readonly o: ContainerServiceOptions) {
@@ -210,6 +212,7 @@ export class ContainerService {
     if (rec.State.Dead || rec.State.Status === "removing")
       throw failedPrecondition(`container ${id.slice(0, 12)} is marked for removal and cannot be started`);
     if (!restarting) rec.ManuallyStopped = false;
+    this.released.delete(id);
     const bundle = this.bundleDir(id);
     const rootfs = join(bundle, "rootfs");
     mkdirSync(rootfs, { recursive: true, mode: 0o700 });
@@ -355,6 +358,7 @@ export class ContainerService {
       FinishedAt: e.exitedAt,
     };
     await this.releaseRuntime(rec, shim);
+    this.released.add(rec.Id);
     this.store.update(rec);
     if (e.oomKilled) this.o.events.publish("container", "oom", rec.Id, { image: rec.Image, name: rec.Name.slice(1) });
     this.o.events.publish("container", "die", rec.Id, {
@@ -745,7 +749,9 @@ export class ContainerService {
       }
       const fresh = this.store.get(now.Id);
       fresh.State = { ...fresh.State, Status: "removing", Running: false };
-      await this.releaseRuntime(fresh, undefined);
+      // an exit released it already (every --rm): not a second mount table read and teardown
+      if (!this.released.has(fresh.Id)) await this.releaseRuntime(fresh, undefined);
+      this.released.delete(fresh.Id);
       await this.o.setup?.removed(fresh, opts.volumes === true);
       const key = `container/${fresh.Id}`;
       // its snapshot's row goes now; that snapshot's files, the bundle and the container dir after
