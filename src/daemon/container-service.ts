@@ -181,13 +181,22 @@ export class ContainerService {
     mkdirSync(this.containerDir(id), { recursive: true, mode: 0o710 });
     try {
       await this.o.images.snapshotter.prepare(key, top);
-      this.store.insert(rec);
+      // a generated name already taken (~50k of them: 50 at once collide now and then) is drawn again, as docker does
+      for (let tries = 0; ; tries++) {
+        try {
+          this.store.insert(rec);
+          break;
+        } catch (e) {
+          if (req.name || tries >= 10 || !isKind(e, "AlreadyExists")) throw e;
+          rec.Name = ContainerStore.validName(randomName());
+        }
+      }
     } catch (e) {
       if (this.o.images.snapshotter.stat(key)) await this.o.images.snapshotter.remove(key).catch(() => {});
       rmSync(this.containerDir(id), { recursive: true, force: true });
       throw e;
     }
-    this.o.events.publish("container", "create", id, { image: rec.Image, name: name.slice(1) });
+    this.o.events.publish("container", "create", id, { image: rec.Image, name: rec.Name.slice(1) });
     return { Id: id, Warnings: [] };
   }
 
